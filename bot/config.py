@@ -1,0 +1,122 @@
+"""Configuration: `[tool.augnes]` in pyproject.toml, or `augnes.toml`, validated by pydantic.
+
+Every default is the one in DESIGN §3. A bad value is reported with the file, the dotted
+field and the allowed range.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SelectionConfig(_Section):
+    formula: Literal["weighted", "v06"] = "weighted"
+    w_mean: float = Field(0.5, ge=0, le=1)
+    w_advantage: float = Field(0.3, ge=0, le=1)
+    w_delta: float = Field(0.2, ge=0, le=1)
+    min_improvement: float = Field(0.005, ge=0, le=1)
+    max_goal_regression: float = Field(0.05, ge=0, le=1)
+    max_failure_rate: float = Field(0.2, ge=0, le=1)
+    paired_test: bool = False
+    alpha: float = Field(0.1, gt=0, lt=1)
+    stats_window: int = Field(2000, ge=10, le=10_000_000)
+
+
+class ParentConfig(_Section):
+    k: float = Field(10.0, gt=0, le=1000)
+    s_mid: float | Literal["median"] = "median"
+    mutation_boost: float = Field(2.0, ge=1, le=100)
+
+
+class VariationConfig(_Section):
+    sigma: float = Field(0.1, gt=0, le=1)
+    rate: float = Field(0.3, gt=0, le=1)
+    crossover_rate: float = Field(0.2, ge=0, le=1)
+    max_attempts: int = Field(20, ge=1, le=1000)
+
+
+class EvaluationConfig(_Section):
+    sandbox: Literal["subprocess"] = "subprocess"
+    first_stage_episodes: int = Field(2, ge=0, le=1000)
+    early_stop_margin: float = Field(0.1, ge=0, le=1)
+    reply_timeout_s: float = Field(10.0, gt=0, le=3600)
+    start_timeout_s: float = Field(30.0, gt=0, le=3600)
+
+
+class ReflectionConfig(_Section):
+    low_reward: float = Field(0.1, ge=0, le=1)
+    penalty: float = Field(0.5, ge=0, le=1)
+    failure_limit: int = Field(2, ge=1, le=100)
+    cooldown_generations: int = Field(3, ge=0, le=1000)
+
+
+class Config(_Section):
+    base_branch: str = "main"
+    suite: str = "control"
+    strategies_dir: str = "strategies"
+    benchmarks_dir: str = "benchmarks"
+    lineage_dir: str = "lineage"
+    seed: int = Field(0, ge=0)
+    selection: SelectionConfig = SelectionConfig()
+    parents: ParentConfig = ParentConfig()
+    variation: VariationConfig = VariationConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    reflection: ReflectionConfig = ReflectionConfig()
+
+
+def _describe(error: dict[str, Any]) -> str:
+    field = ".".join(str(p) for p in error["loc"])
+    ctx = error.get("ctx") or {}
+    bounds = ", ".join(f"{k} {v}" for k, v in ctx.items() if k in ("ge", "gt", "le", "lt"))
+    allowed = f" (allowed: {bounds})" if bounds else ""
+    if error["type"] == "extra_forbidden":
+        return f"`{field}` is not a known setting; remove it or check its spelling"
+    if error["type"] == "literal_error":
+        allowed = f" (allowed: {ctx.get('expected')})"
+    return f"`{field}`: {error['msg']}{allowed}"
+
+
+def parse_config(data: dict[str, Any], *, source: str) -> Config:
+    """Validate raw settings; `source` names the file and table in error messages."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors())  # type: ignore[arg-type]
+        raise ConfigError(f"{source}: {problems}") from None
+
+
+def load_config(root: Path) -> Config:
+    """Read `augnes.toml` if present, else `[tool.augnes]` in `pyproject.toml`, else defaults."""
+    own = root / "augnes.toml"
+    if own.is_file():
+        return parse_config(_read_toml(own), source=str(own))
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        table = _read_toml(pyproject).get("tool", {}).get("augnes")
+        if table is not None:
+            return parse_config(table, source=f"{pyproject} [tool.augnes]")
+    return Config()
+
+
+def has_config(root: Path) -> bool:
+    pyproject = root / "pyproject.toml"
+    if (root / "augnes.toml").is_file():
+        return True
+    return pyproject.is_file() and "augnes" in _read_toml(pyproject).get("tool", {})
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from None

@@ -1,0 +1,53 @@
+"""The one error family. Every message says what went wrong, where, and what to do next."""
+
+from __future__ import annotations
+
+import click
+
+
+class AugnesError(click.ClickException):
+    """Base of every error the bot reports to a user."""
+
+    exit_code = 1
+    default_message = "Augnes failed"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
+
+
+class ConfigError(AugnesError):
+    exit_code = 2
+    default_message = "the Augnes configuration is invalid"
+
+
+class ManifestError(ConfigError):
+    default_message = "a strategy manifest is invalid"
+
+
+class GoalError(ConfigError):
+    default_message = "a goal file is invalid"
+
+
+class RepoError(AugnesError):
+    exit_code = 4
+    default_message = "a git operation failed"
+
+
+class ForgeError(AugnesError):
+    exit_code = 5
+    default_message = "the forge rejected an operation"
+
+
+class SandboxViolation(AugnesError):
+    exit_code = 6
+    default_message = "a strategy broke the sandbox rules"
+
+
+class EvaluationError(AugnesError):
+    exit_code = 7
+    default_message = "an evaluation could not run"
+
+
+class LineageFileError(AugnesError):
+    exit_code = 8
+    default_message = "a lineage file is unreadable"
