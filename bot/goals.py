@@ -1,0 +1,106 @@
+"""Suites and goals: `benchmarks/<suite>/suite.toml` and `benchmarks/<suite>/goals/*.toml`."""
+
+from __future__ import annotations
+
+import tomllib
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bot.errors import GoalError
+
+
+class Goal(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    goal_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    kind: Literal["gymnasium"] = "gymnasium"
+    env_id: str
+    env_kwargs: dict[str, Any] = {}
+    min_reward: float
+    optimal_reward: float
+    episodes: int = Field(10, ge=1, le=10_000)
+    max_steps: int = Field(500, ge=1, le=1_000_000)
+    wall_limit_s: float = Field(60.0, gt=0, le=86_400)
+    weight: float = Field(1.0, gt=0, le=1000)
+
+    @model_validator(mode="after")
+    def _range(self) -> Goal:
+        if not self.optimal_reward > self.min_reward:
+            raise ValueError("`optimal_reward` must be greater than `min_reward`")
+        return self
+
+
+class SuiteFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    episode_seed: int = Field(1000, ge=0)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    episode_seed: int
+    goals: tuple[Goal, ...]
+    problems: tuple[str, ...]  # goal files that failed to load, with the reason
+
+    def goal(self, goal_id: str) -> Goal:
+        for goal in self.goals:
+            if goal.goal_id == goal_id:
+                return goal
+        known = ", ".join(g.goal_id for g in self.goals)
+        raise GoalError(f"suite `{self.name}` has no goal `{goal_id}`; known goals: {known}")
+
+    def seeds(self, goal: Goal) -> tuple[int, ...]:
+        """The episode seeds every variant faces on `goal` (paired comparison)."""
+        base = self.episode_seed + (zlib.crc32(goal.goal_id.encode()) % 100_000) * 1000
+        return tuple(base + i for i in range(goal.episodes))
+
+
+def _errors(exc: ValidationError) -> str:
+    return "; ".join(
+        f"`{'.'.join(str(p) for p in e['loc']) or '(top level)'}`: {e['msg']}" for e in exc.errors()
+    )
+
+
+def parse_goal(text: str, *, source: str) -> Goal:
+    try:
+        return Goal.model_validate(tomllib.loads(text))
+    except tomllib.TOMLDecodeError as exc:
+        raise GoalError(f"{source}: not valid TOML ({exc}); fix the syntax") from None
+    except ValidationError as exc:
+        raise GoalError(f"{source}: {_errors(exc)}") from None
+
+
+def load_suite(benchmarks: Path, name: str) -> Suite:
+    """Load a suite. A malformed goal file is reported in `problems`; the others still load."""
+    folder = benchmarks / name
+    suite_file = folder / "suite.toml"
+    if not suite_file.is_file():
+        raise GoalError(f"{suite_file}: missing; a suite needs suite.toml and goals/*.toml")
+    try:
+        meta = SuiteFile.model_validate(tomllib.loads(suite_file.read_text(encoding="utf-8")))
+    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+        detail = _errors(exc) if isinstance(exc, ValidationError) else str(exc)
+        raise GoalError(f"{suite_file}: {detail}") from None
+    goals: list[Goal] = []
+    problems: list[str] = []
+    for path in sorted((folder / "goals").glob("*.toml")):
+        try:
+            goal = parse_goal(path.read_text(encoding="utf-8"), source=str(path))
+        except GoalError as exc:
+            problems.append(exc.message)
+            continue
+        if any(g.goal_id == goal.goal_id for g in goals):
+            problems.append(f"{path}: `goal_id` {goal.goal_id!r} is used twice; rename one")
+            continue
+        goals.append(goal)
+    if not goals:
+        raise GoalError(f"{folder / 'goals'}: no valid goal file; " + "; ".join(problems))
+    return Suite(meta.name, meta.description, meta.episode_seed, tuple(goals), tuple(problems))
