@@ -1,0 +1,346 @@
+"""The trusted evaluator: environments and rewards stay here, the strategy acts from a worker.
+
+Episodes of one goal run in lockstep, so one wire round trip serves a whole batch. The worker
+never receives a reward. A crash, a hang, or a malformed, non-finite or out-of-space action ends
+the affected episodes as classified failures; the evaluation goes on with a fresh worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.goals import Goal
+from bot.sandbox import Sandbox, Worker, WorkerFailure
+
+log = logging.getLogger(__name__)
+
+BOX_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Episode:
+    goal_id: str
+    episode: int
+    seed: int
+    reward: float  # the environment's return; min_reward for a failed episode
+    steps: int
+    failure: str | None
+    duration_s: float
+
+
+@dataclass
+class Transitions:
+    """(s, a, s') rows the trusted side observed, per goal."""
+
+    obs: list[np.ndarray] = field(default_factory=list)
+    actions: list[np.ndarray] = field(default_factory=list)
+    next_obs: list[np.ndarray] = field(default_factory=list)
+
+
+def action_spec(space: Any) -> dict[str, Any]:
+    if hasattr(space, "n"):
+        return {"type": "discrete", "n": int(space.n)}
+    return {
+        "type": "box",
+        "low": [float(v) for v in np.ravel(space.low)],
+        "high": [float(v) for v in np.ravel(space.high)],
+        "shape": list(space.shape),
+    }
+
+
+def check_actions(actions: np.ndarray, spec: dict[str, Any], count: int) -> np.ndarray:
+    """Per-row validity of a batch of actions; raises WorkerFailure('malformed') on bad shape."""
+    if spec["type"] == "discrete":
+        if actions.shape != (count,) or actions.dtype.kind not in "iuf":
+            raise WorkerFailure(
+                "malformed", f"expected {count} discrete actions, got {actions.shape}"
+            )
+        values = actions.astype(np.float64)
+        ok: np.ndarray = (
+            np.isfinite(values)
+            & (values == np.round(values))
+            & (values >= 0)
+            & (values < spec["n"])
+        )
+        return ok
+    width = len(spec["low"])
+    if actions.dtype.kind not in "iuf" or actions.size != count * width:
+        raise WorkerFailure(
+            "malformed", f"expected {count}×{width} continuous actions, got {actions.shape}"
+        )
+    values = actions.reshape(count, width).astype(np.float64)
+    low, high = np.asarray(spec["low"]), np.asarray(spec["high"])
+    inside = (values >= low - BOX_TOLERANCE) & (values <= high + BOX_TOLERANCE)
+    return bool_rows(np.isfinite(values) & inside)
+
+
+def bool_rows(matrix: np.ndarray) -> np.ndarray:
+    rows: np.ndarray = np.asarray(matrix.all(axis=1), dtype=bool)
+    return rows
+
+
+class EnvPool:
+    """Environments are expensive to make and cheap to reset: keep them per goal."""
+
+    def __init__(self) -> None:
+        self._envs: dict[str, list[Any]] = {}
+
+    def take(self, goal: Goal, count: int) -> list[Any]:
+        import gymnasium
+
+        envs = self._envs.setdefault(goal.goal_id, [])
+        while len(envs) < count:
+            envs.append(
+                gymnasium.make(goal.env_id, max_episode_steps=goal.max_steps, **goal.env_kwargs)
+            )
+        return envs[:count]
+
+    def close(self) -> None:
+        for envs in self._envs.values():
+            for env in envs:
+                env.close()
+        self._envs.clear()
+
+
+@dataclass
+class _Batch:
+    """The episodes of one goal that run together."""
+
+    goal: Goal
+    seeds: Sequence[int]
+    first_index: int
+    envs: list[Any]
+    spec: dict[str, Any]
+    obs: list[np.ndarray]
+    returns: list[float]
+    steps: list[int]
+    failure: list[str | None]
+    ended: list[float]
+    active: list[int]
+    deadline: float
+
+    def fail(self, rows: Sequence[int], kind: str) -> None:
+        now = time.perf_counter()
+        for i in rows:
+            self.failure[i], self.ended[i] = kind, now
+        self.active = [i for i in self.active if i not in set(rows)]
+
+
+class Session:
+    """One variant under evaluation: a worker kept across goals and stages, restarted after
+    a failure. All goals' episodes run in lockstep, one wire round trip per step for all."""
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        strategy_dir: Path,
+        pool: EnvPool,
+        *,
+        reply_timeout: float,
+        start_timeout: float,
+        transitions: dict[str, Transitions] | None = None,
+        prestarted: Callable[[], Worker] | None = None,
+    ) -> None:
+        self.sandbox = sandbox
+        self.strategy_dir = strategy_dir
+        self.pool = pool
+        self.reply_timeout = reply_timeout
+        self.start_timeout = start_timeout
+        self.transitions = transitions
+        self._prestarted = prestarted
+        self.worker: Worker | None = None
+        self._ready: set[str] = set()
+        self.episode_seconds = 0.0
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._drop()
+
+    def _drop(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+        self._ready.clear()
+
+    def _worker(self) -> Worker:
+        if self.worker is None:
+            if self._prestarted is not None:
+                factory, self._prestarted = self._prestarted, None
+                self.worker = factory()
+            else:
+                self.worker = self.sandbox.start(self.strategy_dir, timeout=self.start_timeout)
+        return self.worker
+
+    def run(self, plan: Sequence[tuple[Goal, Sequence[int], int]]) -> list[Episode]:
+        """Run one episode per seed for every (goal, seeds, first episode index) in `plan`."""
+        batches = [self._batch(goal, seeds, first) for goal, seeds, first in plan if seeds]
+        if not batches:
+            return []
+        for batch in batches:
+            self._init(batch)
+        started = time.perf_counter()
+        for batch in batches:
+            batch.deadline = started + batch.goal.wall_limit_s
+        self._lockstep(batches)
+        self.episode_seconds += time.perf_counter() - started
+        return [episode for batch in batches for episode in self._episodes(batch, started)]
+
+    def _batch(self, goal: Goal, seeds: Sequence[int], first: int) -> _Batch:
+        envs = self.pool.take(goal, len(seeds))
+        spec = {
+            "goal_id": goal.goal_id,
+            "env_id": goal.env_id,
+            "obs_dim": int(np.prod(envs[0].observation_space.shape)),
+            "action": action_spec(envs[0].action_space),
+        }
+        obs = [
+            np.asarray(env.reset(seed=int(seed))[0], dtype=np.float64).ravel()
+            for env, seed in zip(envs, seeds, strict=False)
+        ]
+        n = len(seeds)
+        return _Batch(
+            goal,
+            seeds,
+            first,
+            envs,
+            spec,
+            obs,
+            [0.0] * n,
+            [0] * n,
+            [None] * n,
+            [0.0] * n,
+            list(range(n)),
+            0.0,
+        )
+
+    def _init(self, batch: _Batch) -> None:
+        goal_id = batch.goal.goal_id
+        if goal_id in self._ready:
+            return
+        try:
+            self._worker().call({"op": "init", "spec": batch.spec}, timeout=self.reply_timeout)
+        except WorkerFailure as failure:
+            log.info(
+                "%s: %s on %s: %s", self.strategy_dir.name, failure.kind, goal_id, failure.message
+            )
+            batch.fail(list(batch.active), failure.kind)
+            if failure.kind in ("timeout", "protocol", "load_error") or self.worker is None:
+                self._drop()
+            return
+        self._ready.add(goal_id)
+
+    def _lockstep(self, batches: list[_Batch]) -> None:
+        record = self.transitions
+        while True:
+            now = time.perf_counter()
+            for batch in batches:
+                if batch.active and now > batch.deadline:
+                    batch.fail(list(batch.active), "timeout")
+            live = [b for b in batches if b.active]
+            if not live or self.worker is None:
+                for b in live:
+                    b.fail(list(b.active), "crash")
+                return
+            obs = [np.stack([b.obs[i] for i in b.active]) for b in live]
+            header = {
+                "op": "act",
+                "parts": [
+                    {"goal": b.goal.goal_id, "shape": list(o.shape)}
+                    for b, o in zip(live, obs, strict=False)
+                ],
+            }
+            try:
+                reply, data = self.worker.call(
+                    header, b"".join(o.tobytes() for o in obs), timeout=self.reply_timeout
+                )
+                parts = reply["parts"]
+                if not isinstance(parts, list) or len(parts) != len(live):
+                    raise WorkerFailure("malformed", "the reply does not answer every goal")
+            except (WorkerFailure, KeyError, TypeError) as exc:
+                kind = exc.kind if isinstance(exc, WorkerFailure) else "malformed"
+                for b in live:
+                    b.fail(list(b.active), kind)
+                self._drop()
+                return
+            offset = 0
+            for b, part in zip(live, parts, strict=False):
+                offset = self._apply(b, part, data, offset, record)
+
+    def _apply(
+        self, b: _Batch, part: Any, data: bytes, offset: int, record: dict[str, Transitions] | None
+    ) -> int:
+        """Check one goal's actions and step its environments. Returns the next payload offset."""
+        if not isinstance(part, dict) or "error" in part:
+            kind = str(part.get("error", "malformed")) if isinstance(part, dict) else "malformed"
+            b.fail(list(b.active), kind if kind in ("crash", "protocol") else "malformed")
+            return offset
+        try:
+            size = int(part["bytes"])
+        except (KeyError, TypeError, ValueError):
+            b.fail(list(b.active), "malformed")
+            return len(data)  # the rest of the payload cannot be located any more
+        try:
+            actions = np.frombuffer(data[offset : offset + size], dtype=np.dtype(part["dtype"]))
+            actions = actions.reshape(part["shape"])
+            valid = check_actions(actions, b.spec["action"], len(b.active))
+        except WorkerFailure as failure:
+            b.fail(list(b.active), failure.kind)
+            return offset + size
+        except (KeyError, TypeError, ValueError):
+            b.fail(list(b.active), "malformed")
+            return offset + size
+        discrete = b.spec["action"]["type"] == "discrete"
+        chosen = (
+            np.where(valid, actions, 0).astype(np.int64)  # invalid rows are never stepped
+            if discrete
+            else actions.reshape(len(b.active), -1).astype(np.float32)
+        )
+        log_to = record.setdefault(b.goal.goal_id, Transitions()) if record is not None else None
+        still, bad = [], []
+        for row, i in enumerate(b.active):
+            if not valid[row]:
+                bad.append(i)
+                continue
+            action = chosen[row]
+            next_obs, reward, terminated, truncated, _ = b.envs[i].step(action)
+            next_obs = np.asarray(next_obs, dtype=np.float64).ravel()
+            if log_to is not None:
+                log_to.obs.append(b.obs[i])
+                log_to.actions.append(np.atleast_1d(np.asarray(action, dtype=np.float64)))
+                log_to.next_obs.append(next_obs)
+            b.returns[i] += float(reward)
+            b.steps[i] += 1
+            b.obs[i] = next_obs
+            if terminated or truncated:
+                b.ended[i] = time.perf_counter()
+            else:
+                still.append(i)
+        b.active = still
+        if bad:
+            now = time.perf_counter()
+            for i in bad:
+                b.failure[i], b.ended[i] = "invalid_action", now
+        return offset + size
+
+    def _episodes(self, b: _Batch, started: float) -> list[Episode]:
+        return [
+            Episode(
+                b.goal.goal_id,
+                b.first_index + i,
+                int(b.seeds[i]),
+                b.goal.min_reward if b.failure[i] else b.returns[i],
+                b.steps[i],
+                b.failure[i],
+                round(max(0.0, (b.ended[i] or time.perf_counter()) - started), 6),
+            )
+            for i in range(len(b.seeds))
+        ]

@@ -1,0 +1,311 @@
+"""The plain-process backend: each evaluation gets its own worker process, with a wall timeout
+on every reply, a minimal environment and its own process group, but no confinement.
+
+It gives the trusted scorer its separation (the strategy never runs in the bot's process and
+never sees a reward); stronger backends slot in behind the same protocol. Workers are forked
+from a zygote that has imported numpy and torch once, so a worker starts in milliseconds.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import json
+import os
+import select
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from bot.sandbox import WorkerFailure
+from bot.sandbox.wire import HEADER, WireError, decode_header, encode, parse_json
+
+HERE = Path(__file__).resolve().parent
+WORKER = HERE / "worker.py"
+ZYGOTE = HERE / "zygote.py"
+STDERR_KEEP = 64 * 1024
+DEFAULT_PRELOAD = ("numpy", "torch")
+
+
+def worker_environment() -> dict[str, str]:
+    """A minimal explicit environment: nothing of the bot's own (tokens, keys) passes."""
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
+    env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = "1"
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+class PipeWorker(abc.ABC):
+    """The bot's end of a worker: the wire (two pipes), a drained stderr, kill on close."""
+
+    def __init__(self, wire_in: int, wire_out: int, stderr: IO[bytes], *, timeout: float) -> None:
+        self._in = wire_in
+        self._out = wire_out
+        os.set_blocking(self._out, False)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._out, selectors.EVENT_READ)
+        self._buffer = bytearray()
+        self._closed = False
+        self._stderr = bytearray()
+        self._stderr_stream = stderr
+        threading.Thread(target=self._drain, daemon=True).start()
+        try:
+            header, _ = self._read(time.monotonic() + timeout)
+        except WorkerFailure:
+            self.kill()
+            raise
+        if header.get("op") != "ready":
+            self.kill()
+            raise WorkerFailure(
+                str(header.get("kind", "protocol")), str(header.get("message", header))
+            )
+
+    def _drain(self) -> None:
+        read = getattr(self._stderr_stream, "read1", self._stderr_stream.read)
+        try:
+            for chunk in iter(lambda: read(65536), b""):
+                self._stderr += chunk
+                del self._stderr[:-STDERR_KEEP]
+        except (OSError, ValueError):
+            pass
+
+    @property
+    def stderr_tail(self) -> str:
+        return bytes(self._stderr[-4000:]).decode(errors="replace")
+
+    def _gone(self, why: str) -> WorkerFailure:
+        self._terminate()
+        self._wait_dead(2.0)
+        return WorkerFailure("crash", f"the worker {why}: {self.stderr_tail.strip()[-1500:]}")
+
+    def _fill(self, size: int, deadline: float) -> None:
+        while len(self._buffer) < size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._selector.select(remaining):
+                raise WorkerFailure("timeout", "the worker did not answer in time")
+            try:
+                chunk = os.read(self._out, 1 << 20)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                raise self._gone("exited")
+            self._buffer += chunk
+
+    def _take(self, size: int, deadline: float) -> bytes:
+        self._fill(size, deadline)
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def _read(self, deadline: float) -> tuple[dict[str, Any], bytes]:
+        try:
+            json_len, payload_len = decode_header(self._take(HEADER.size, deadline))
+            header = parse_json(self._take(json_len, deadline))
+        except WireError as exc:
+            raise WorkerFailure("protocol", str(exc)) from None
+        return header, self._take(payload_len, deadline)
+
+    def call(
+        self, header: dict[str, Any], payload: bytes = b"", *, timeout: float
+    ) -> tuple[dict[str, Any], bytes]:
+        view = memoryview(encode(header, payload))
+        try:
+            while view:
+                view = view[os.write(self._in, view) :]
+        except OSError:
+            raise self._gone("went away") from None
+        reply, data = self._read(time.monotonic() + timeout)
+        if reply.get("op") == "error":
+            raise WorkerFailure(str(reply.get("kind", "crash")), str(reply.get("message", "")))
+        return reply, data
+
+    def kill(self) -> None:
+        """End the worker and everything it started, at once (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._terminate()
+        self._wait_dead(5.0)
+        self._selector.close()
+        for fd in (self._in, self._out):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        with contextlib.suppress(OSError):
+            self._stderr_stream.close()
+
+    def close(self) -> None:
+        # The worker holds nothing worth flushing: ending it is faster than a polite exit.
+        self.kill()
+
+    @abc.abstractmethod
+    def _terminate(self) -> None:
+        """Send the kill signal to the worker and its descendants."""
+
+    @abc.abstractmethod
+    def _wait_dead(self, timeout: float) -> None:
+        """Return once the worker is gone, or after `timeout` seconds."""
+
+
+class PopenWorker(PipeWorker):
+    """A worker started as a fresh interpreter."""
+
+    def __init__(self, argv: list[str], cwd: Path, *, timeout: float) -> None:
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env=worker_environment(),
+            start_new_session=True,
+        )
+        assert self.proc.stdin and self.proc.stdout and self.proc.stderr
+        super().__init__(
+            os.dup(self.proc.stdin.fileno()),
+            os.dup(self.proc.stdout.fileno()),
+            self.proc.stderr,
+            timeout=timeout,
+        )
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+
+    def _terminate(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def _wait_dead(self, timeout: float) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=timeout)
+
+
+class ForkedWorker(PipeWorker):
+    """A worker forked by the zygote; the bot holds a pidfd to end it without a pid race."""
+
+    def __init__(
+        self, pid: int, wire_in: int, wire_out: int, stderr: int, *, timeout: float
+    ) -> None:
+        self.pid = pid
+        self.pidfd = os.pidfd_open(pid)
+        super().__init__(wire_in, wire_out, os.fdopen(stderr, "rb", buffering=0), timeout=timeout)
+
+    def _terminate(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)  # its whole session, once it has made one
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+
+    def _wait_dead(self, timeout: float) -> None:
+        select.select([self.pidfd], [], [], timeout)
+
+    def kill(self) -> None:
+        closed = self._closed
+        super().kill()
+        if not closed:
+            os.close(self.pidfd)
+
+
+class Zygote:
+    """The bot's handle on the zygote process; restarted when it has died."""
+
+    def __init__(self, preload: tuple[str, ...]) -> None:
+        self.preload = preload
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._control: socket.socket | None = None
+
+    def warm_up(self, timeout: float) -> None:
+        """Start the zygote in the background, so the first worker does not wait for imports."""
+
+        def start() -> None:
+            with self._lock:
+                if self._control is None:
+                    # a failure here is not lost: spawn() tries again and reports it
+                    with contextlib.suppress(OSError, WorkerFailure, ValueError):
+                        self._start(timeout)
+
+        threading.Thread(target=start, daemon=True, name="augnes-zygote").start()
+
+    def _start(self, timeout: float) -> socket.socket:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", "-B", str(ZYGOTE), *self.preload],
+            stdin=theirs.fileno(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=worker_environment(),
+            start_new_session=True,
+        )
+        theirs.close()
+        ours.settimeout(timeout)
+        hello = json.loads(ours.recv(4096) or b"{}")
+        if hello.get("op") != "ready":
+            raise WorkerFailure("load_error", "the worker zygote did not start")
+        self._control = ours
+        return ours
+
+    def spawn(self, strategy_dir: Path, *, timeout: float) -> ForkedWorker:
+        to_child, from_child, err = os.pipe(), os.pipe(), os.pipe()
+        theirs = [to_child[0], from_child[1], err[1]]
+        try:
+            with self._lock:
+                control = self._control
+                if control is None or self._proc is None or self._proc.poll() is not None:
+                    control = self._start(timeout)
+                try:
+                    socket.send_fds(
+                        control, [json.dumps({"strategy_dir": str(strategy_dir)}).encode()], theirs
+                    )
+                    reply = json.loads(control.recv(4096) or b"{}")
+                except (OSError, ValueError) as exc:
+                    self.close()
+                    raise WorkerFailure("load_error", f"the worker zygote failed: {exc}") from None
+        except BaseException:
+            for fd in (*to_child, *from_child, *err):
+                os.close(fd)
+            raise
+        for fd in theirs:
+            os.close(fd)
+        if "pid" not in reply:
+            for fd in (to_child[1], from_child[0], err[0]):
+                os.close(fd)
+            raise WorkerFailure("load_error", f"the worker zygote refused: {reply}")
+        return ForkedWorker(int(reply["pid"]), to_child[1], from_child[0], err[0], timeout=timeout)
+
+    def close(self) -> None:
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+
+
+class SubprocessSandbox:
+    name = "subprocess"
+
+    def __init__(self, *, preload: tuple[str, ...] = DEFAULT_PRELOAD, fork: bool = True) -> None:
+        self.zygote = Zygote(preload) if fork else None
+        if self.zygote is not None:
+            self.zygote.warm_up(timeout=60.0)
+
+    def start(self, strategy_dir: Path, *, timeout: float) -> PipeWorker:
+        strategy_dir = strategy_dir.resolve()
+        if self.zygote is not None:
+            return self.zygote.spawn(strategy_dir, timeout=timeout)
+        argv = [sys.executable, "-I", "-B", str(WORKER), str(strategy_dir)]
+        return PopenWorker(argv, strategy_dir, timeout=timeout)
+
+    def close(self) -> None:
+        if self.zygote is not None:
+            self.zygote.close()

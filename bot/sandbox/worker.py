@@ -1,0 +1,111 @@
+"""The strategy worker: runs untrusted strategy code and answers observations with actions.
+
+Started as `python -I worker.py <strategy-dir>` by a sandbox backend. It never sees a reward:
+it receives a goal's description and batches of observations, and returns actions. Anything it
+prints goes to stderr, because stdout carries the wire.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np  # noqa: E402
+from wire import WireError, read_frame, write_frame  # noqa: E402
+
+
+def _load(strategy_dir: Path):  # type: ignore[no-untyped-def]
+    manifest_text = (strategy_dir / "strategy.toml").read_text(encoding="utf-8")
+    import tomllib
+
+    manifest = tomllib.loads(manifest_text)
+    params = json.loads((strategy_dir / "params.json").read_text(encoding="utf-8"))
+    file_name, func_name = manifest["entry"].split(":")
+    sys.path.insert(0, str(strategy_dir))
+    spec = importlib.util.spec_from_file_location("augnes_strategy", strategy_dir / file_name)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {file_name}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, func_name), params
+
+
+def _error(kind: str) -> dict[str, str]:
+    return {"op": "error", "kind": kind, "message": traceback.format_exc(limit=-3)[-2000:]}
+
+
+def _act(policies: dict, header: dict, payload: bytes) -> tuple[dict, bytes]:  # type: ignore[type-arg]
+    """Answer every goal's batch of observations; one goal's crash does not sink the others."""
+    parts: list[dict[str, Any]] = []
+    chunks: list[bytes] = []
+    offset = 0
+    for part in header["parts"]:
+        rows, width = part["shape"]
+        size = rows * width * 8
+        obs = np.frombuffer(payload, dtype=np.float64, count=rows * width, offset=offset).reshape(
+            rows, width
+        )
+        offset += size
+        policy = policies.get(part["goal"])
+        if policy is None:
+            parts.append(
+                {"error": "protocol", "message": f"goal {part['goal']!r} was not initialised"}
+            )
+            continue
+        try:
+            actions = np.ascontiguousarray(np.asarray(policy.act(obs)))
+            data = actions.tobytes()
+        except Exception:
+            parts.append({"error": "crash", "message": _error("crash")["message"]})
+            continue
+        parts.append({"dtype": actions.dtype.str, "shape": list(actions.shape), "bytes": len(data)})
+        chunks.append(data)
+    return {"op": "actions", "parts": parts}, b"".join(chunks)
+
+
+def serve(strategy_dir: Path, wire_in: int, wire_out: int) -> int:
+    try:
+        make_policy, params = _load(strategy_dir)
+    except Exception:
+        write_frame(wire_out, _error("load_error"))
+        return 1
+    write_frame(wire_out, {"op": "ready"})
+    policies = {}
+    while True:
+        try:
+            header, payload = read_frame(wire_in)
+        except WireError:
+            return 0
+        op = header.get("op")
+        if op == "close":
+            return 0
+        if op == "init":
+            try:
+                policies[header["spec"]["goal_id"]] = make_policy(params, header["spec"])
+            except Exception:
+                write_frame(wire_out, _error("crash"))
+                continue
+            write_frame(wire_out, {"op": "ok"})
+        elif op == "act":
+            write_frame(wire_out, *_act(policies, header, payload))
+        else:
+            write_frame(
+                wire_out, {"op": "error", "kind": "protocol", "message": f"unexpected {op!r}"}
+            )
+
+
+def main() -> int:
+    wire_in = 0
+    wire_out = os.dup(1)
+    os.dup2(2, 1)  # whatever the strategy prints must not corrupt the wire
+    return serve(Path(sys.argv[1]), wire_in, wire_out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Shared fixtures: real git repositories in temporary folders, with pinned identities."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Test Person",
+    "GIT_AUTHOR_EMAIL": "person@example.com",
+    "GIT_COMMITTER_NAME": "Test Person",
+    "GIT_COMMITTER_EMAIL": "person@example.com",
+    "GIT_AUTHOR_DATE": "2026-01-01T00:00:00+00:00",
+    "GIT_COMMITTER_DATE": "2026-01-01T00:00:00+00:00",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+# Small budgets so that a whole generation takes a second or two.
+TEST_PYPROJECT = """\
+[project]
+name = "evolving-demo"
+version = "0"
+
+[tool.augnes]
+suite = "control"
+seed = 3
+
+[tool.augnes.evaluation]
+first_stage_episodes = 1
+"""
+
+
+@pytest.fixture(autouse=True)
+def _git_identity(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, **GIT_ENV}
+    out = subprocess.run(
+        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
+    )
+    return out.stdout.strip()
+
+
+def commit_file(repo: Path, path: str, text: str, message: str = "change") -> str:
+    target = repo / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    git(repo, "add", path)
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    commit_file(repo, "README.md", "hello\n", "initial")
+    return repo
+
+
+def shrink_goals(benchmarks: Path, *, episodes: int, max_steps: int) -> None:
+    for goal in (benchmarks / "control" / "goals").glob("*.toml"):
+        lines = []
+        for line in goal.read_text(encoding="utf-8").splitlines():
+            if line.startswith("episodes"):
+                line = f"episodes = {episodes}"
+            elif line.startswith("max_steps"):
+                line = f"max_steps = {max_steps}"
+            lines.append(line)
+        goal.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def make_seeded_repo(repo: Path, *, episodes: int = 3, max_steps: int = 150) -> Path:
+    """A repository shaped like a user's: the shipped strategies and suite, small budgets."""
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    shutil.copytree(
+        ROOT / "strategies", repo / "strategies", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copytree(
+        ROOT / "benchmarks", repo / "benchmarks", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shrink_goals(repo / "benchmarks", episodes=episodes, max_steps=max_steps)
+    (repo / "pyproject.toml").write_text(TEST_PYPROJECT, encoding="utf-8")
+    (repo / "lineage").mkdir()
+    (repo / "lineage" / "README.md").write_text("lineage\n", encoding="utf-8")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "seed strategies")
+    return repo
+
+
+@pytest.fixture(scope="session")
+def _seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_seeded_repo(tmp_path_factory.mktemp("template") / "repo")
+
+
+@pytest.fixture
+def seeded_repo(_seeded_template: Path, tmp_path: Path) -> Iterator[Path]:
+    target = tmp_path / "seeded"
+    shutil.copytree(_seeded_template, target, symlinks=True)
+    yield target
