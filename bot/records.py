@@ -1,0 +1,146 @@
+"""Pydantic models for every record that crosses a trust or persistence boundary in `lineage/`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Judgment(_Record):
+    """One evaluated episode of one variant on one goal."""
+
+    ts: str
+    run_id: str
+    generation: int = Field(ge=0)
+    goal_id: str
+    strategy: str
+    variant: str
+    parent_id: str | None
+    mutation_id: str
+    operator: str
+    commit: str
+    episode: int = Field(ge=0)
+    seed: int
+    reward: float
+    reward_norm: float = Field(ge=0, le=1)
+    expected_optimal: float
+    regret: float
+    advantage: float
+    success: bool
+    failure: str | None
+    steps: int = Field(ge=0)
+    duration_s: float = Field(ge=0)
+    benchmark_score: float = Field(ge=0, le=1)
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.variant, self.goal_id, self.episode)
+
+
+class Deferral(_Record):
+    ts: str
+    variant: str
+    strategy: str
+    reason: str
+    generation: int = Field(ge=0)
+    until_generation: int = Field(ge=0)
+
+
+Status = Literal["elite", "active", "deferred", "archived"]
+
+
+class GoalStats(_Record):
+    uses: int
+    fails: int
+    mean_reward_norm: float
+    sum_regret: float
+    avg_regret: float
+
+
+class VariantStats(_Record):
+    candidate_id: str
+    strategy: str
+    family: str
+    niche: str
+    commit: str
+    parents: list[str]
+    generation: int
+    operator: str
+    content: str = ""
+    summary: str = ""
+    early_stopped: bool = False
+    status: Status
+    decision: str = ""
+    pr: int | None = None
+    uses: int
+    fails: int
+    mean_reward: float
+    avg_advantage: float
+    benchmark_score: float
+    delta_score: float
+    selection_score: float
+    sum_regret: float
+    avg_regret: float
+    penalty: float = 0.0
+    mutate_next: bool = False
+    children: int = 0
+    goals: dict[str, GoalStats]
+    hidden_dim: int | None = None
+    buffer_size: int | None = None
+
+
+class StrategySummary(_Record):
+    elite: str | None
+    niche: str | None
+    variants: int
+    uses: int
+    fails: int
+    best_selection_score: float
+    best_benchmark_score: float
+
+
+class GenerationSummary(_Record):
+    generation: int
+    run_id: str
+    evaluated: int
+    merged: int
+    closed: int
+    skipped: int = 0
+    early_stopped: int = 0
+    best_selection_score: float
+    best_benchmark_score: float
+    avg_regret: dict[str, float]
+    wall_s: float
+    episode_s: float
+
+
+class StrategyStatsFile(_Record):
+    schema_version: Literal[1] = 1
+    generation: int
+    formula: str
+    weights: dict[str, float]
+    baselines: dict[str, float]
+    elites: dict[str, str]
+    variants: dict[str, VariantStats]
+    strategies: dict[str, StrategySummary]
+    generations: list[GenerationSummary]
+    failure_cache: list[str] = []
+
+
+class GoalRegret(_Record):
+    sum_regret: float
+    avg_regret: float
+    judgments: int
+    distribution: dict[str, float]  # min, p25, median, p75, max
+    trend: dict[str, float]  # generation -> avg_regret of that generation's judgments
+
+
+class RegretFile(_Record):
+    schema_version: Literal[1] = 1
+    generation: int
+    goals: dict[str, GoalRegret]

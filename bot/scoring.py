@@ -1,0 +1,168 @@
+"""Pure formulas of DESIGN §3: normalisation, regret, advantage, benchmark and selection scores.
+
+Nothing here opens a file or calls git; every function works on plain records.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+SUCCESS_NORM = 0.9
+
+
+class Scored(Protocol):
+    """What the formulas need of a judgment."""
+
+    @property
+    def goal_id(self) -> str: ...
+    @property
+    def reward(self) -> float: ...
+    @property
+    def reward_norm(self) -> float: ...
+    @property
+    def regret(self) -> float: ...
+    @property
+    def failure(self) -> str | None: ...
+
+
+def reward_norm(reward: float, *, min_reward: float, optimal_reward: float) -> float:
+    """clip((reward - min) / (optimal - min), 0, 1)."""
+    value = (reward - min_reward) / (optimal_reward - min_reward)
+    return min(1.0, max(0.0, value))
+
+
+def regret(reward: float, *, optimal_reward: float) -> float:
+    """Raw regret: how far the reward fell short of the goal's expected optimum."""
+    return optimal_reward - reward
+
+
+def goal_baselines(judgments: Sequence[Scored], *, window: int) -> dict[str, float]:
+    """Per goal, the mean reward_norm of its last `window` judgments (the advantage baseline)."""
+    per_goal: dict[str, list[float]] = defaultdict(list)
+    for j in judgments:
+        per_goal[j.goal_id].append(j.reward_norm)
+    return {goal: _mean(values[-window:]) for goal, values in per_goal.items()}
+
+
+@dataclass(frozen=True)
+class Weights:
+    mean: float = 0.5
+    advantage: float = 0.3
+    delta: float = 0.2
+    formula: str = "weighted"  # or "v06": mean_reward + 0.5 * avg_advantage
+
+
+def selection_score(
+    *, mean_reward: float, avg_advantage: float, delta_score: float, weights: Weights
+) -> float:
+    if weights.formula == "v06":
+        return mean_reward + 0.5 * avg_advantage
+    return (
+        weights.mean * mean_reward + weights.advantage * avg_advantage + weights.delta * delta_score
+    )
+
+
+@dataclass(frozen=True)
+class GoalScore:
+    uses: int
+    fails: int
+    mean_reward_norm: float
+    sum_regret: float
+    avg_regret: float
+
+
+@dataclass(frozen=True)
+class VariantScore:
+    uses: int
+    fails: int
+    mean_reward: float
+    avg_advantage: float
+    benchmark_score: float
+    delta_score: float
+    selection_score: float
+    sum_regret: float
+    avg_regret: float
+    goals: Mapping[str, GoalScore] = field(default_factory=dict)
+
+    @property
+    def failure_rate(self) -> float:
+        return self.fails / self.uses if self.uses else 1.0
+
+
+def benchmark_score(goal_means: Mapping[str, float], goal_weights: Mapping[str, float]) -> float:
+    """Goal-weighted mean of per-goal mean reward_norm; a goal with no judgment counts 0."""
+    total = sum(goal_weights.values())
+    if not total:
+        return 0.0
+    return sum(w * goal_means.get(g, 0.0) for g, w in goal_weights.items()) / total
+
+
+def score_variant(
+    judgments: Sequence[Scored],
+    *,
+    baselines: Mapping[str, float],
+    goal_weights: Mapping[str, float],
+    parent_benchmark: float | None,
+    weights: Weights,
+) -> VariantScore:
+    """All of a variant's numbers from its judgments. A variant with no parent has delta 0."""
+    per_goal: dict[str, list[Scored]] = defaultdict(list)
+    for j in judgments:
+        per_goal[j.goal_id].append(j)
+    goals = {
+        goal: GoalScore(
+            uses=len(items),
+            fails=sum(1 for j in items if j.failure),
+            mean_reward_norm=_mean([j.reward_norm for j in items]),
+            sum_regret=sum(j.regret for j in items),
+            avg_regret=_mean([j.regret for j in items]),
+        )
+        for goal, items in sorted(per_goal.items())
+    }
+    mean_reward = _mean([j.reward_norm for j in judgments])
+    avg_advantage = _mean([j.reward_norm - baselines.get(j.goal_id, 0.0) for j in judgments])
+    bench = benchmark_score({g: s.mean_reward_norm for g, s in goals.items()}, goal_weights)
+    delta = bench - parent_benchmark if parent_benchmark is not None else 0.0
+    sum_regret = sum(j.regret for j in judgments)
+    return VariantScore(
+        uses=len(judgments),
+        fails=sum(1 for j in judgments if j.failure),
+        mean_reward=mean_reward,
+        avg_advantage=avg_advantage,
+        benchmark_score=bench,
+        delta_score=delta,
+        selection_score=selection_score(
+            mean_reward=mean_reward, avg_advantage=avg_advantage, delta_score=delta, weights=weights
+        ),
+        sum_regret=sum_regret,
+        avg_regret=sum_regret / len(judgments) if judgments else 0.0,
+        goals=goals,
+    )
+
+
+def sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
+
+
+def parent_weight(score: float, *, children: int, k: float, s_mid: float) -> float:
+    """DGM parent preference: sigmoid(k·(S − S_mid)) / (1 + children)."""
+    return sigmoid(k * (score - s_mid)) / (1 + children)
+
+
+def median(values: Iterable[float]) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0

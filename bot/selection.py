@@ -1,0 +1,137 @@
+"""The merge rule of DESIGN §3, and the siblings rule: pure functions over scores."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from bot.scoring import VariantScore
+
+
+@dataclass(frozen=True)
+class Rule:
+    min_improvement: float = 0.005
+    max_goal_regression: float = 0.05
+    max_failure_rate: float = 0.2
+    paired_test: bool = False
+    alpha: float = 0.1
+
+
+@dataclass(frozen=True)
+class Entrant:
+    """A child that finished evaluation in this generation."""
+
+    candidate_id: str
+    niche: str
+    score: VariantScore
+    invalid: str | None = None  # why the evaluation is invalid (violation, early stop, …)
+    paired_diffs: tuple[float, ...] = ()  # child − elite reward_norm, episode by episode
+
+
+@dataclass(frozen=True)
+class Decision:
+    candidate_id: str
+    merge: bool
+    reason: str
+    threshold: float
+
+
+def paired_p_value(diffs: Sequence[float], *, rng: random.Random, rounds: int = 2000) -> float:
+    """One-sided sign-flip permutation test that the mean paired difference is above zero."""
+    if not diffs:
+        return 1.0
+    observed = sum(diffs) / len(diffs)
+    hits = 0
+    for _ in range(rounds):
+        flipped = sum(d if rng.random() < 0.5 else -d for d in diffs) / len(diffs)
+        if flipped >= observed - 1e-12:
+            hits += 1
+    return (hits + 1) / (rounds + 1)
+
+
+def judge(
+    child: Entrant, elite: VariantScore | None, *, rule: Rule, rng: random.Random
+) -> Decision:
+    """Does one child beat its niche elite? (The siblings rule is applied by `decide`.)"""
+    elite_s = elite.selection_score if elite else float("-inf")
+    threshold = elite_s + rule.min_improvement
+    s = child.score.selection_score
+    if child.invalid:
+        return Decision(
+            child.candidate_id, False, f"invalid evaluation: {child.invalid}", threshold
+        )
+    if child.score.failure_rate > rule.max_failure_rate:
+        return Decision(
+            child.candidate_id,
+            False,
+            f"failure rate {child.score.failure_rate:.0%} above the limit {rule.max_failure_rate:.0%}",
+            threshold,
+        )
+    if s < threshold:
+        return Decision(
+            child.candidate_id,
+            False,
+            f"S {s:.4f} below the niche elite's {elite_s:.4f} + margin",
+            threshold,
+        )
+    if elite is not None:
+        for goal, mine in sorted(child.score.goals.items()):
+            theirs = elite.goals.get(goal)
+            if (
+                theirs
+                and mine.mean_reward_norm < theirs.mean_reward_norm - rule.max_goal_regression
+            ):
+                return Decision(
+                    child.candidate_id,
+                    False,
+                    f"goal {goal} regressed: reward_norm {mine.mean_reward_norm:.3f} vs the elite's "
+                    f"{theirs.mean_reward_norm:.3f} (guard {rule.max_goal_regression})",
+                    threshold,
+                )
+        if rule.paired_test:
+            p = paired_p_value(child.paired_diffs, rng=rng)
+            if p > rule.alpha:
+                return Decision(
+                    child.candidate_id,
+                    False,
+                    f"paired test not significant (p={p:.3f} > {rule.alpha})",
+                    threshold,
+                )
+    return Decision(child.candidate_id, True, f"S {s:.4f} ≥ threshold {threshold:.4f}", threshold)
+
+
+def decide(
+    entrants: Sequence[Entrant],
+    elites: Mapping[str, VariantScore],
+    *,
+    rule: Rule,
+    rng: random.Random,
+) -> list[Decision]:
+    """Judge every entrant; among winners of one niche only the best S merges."""
+    decisions = {
+        e.candidate_id: judge(e, elites.get(e.niche), rule=rule, rng=rng) for e in entrants
+    }
+    best: dict[str, Entrant] = {}
+    for e in entrants:
+        if decisions[e.candidate_id].merge:
+            incumbent = best.get(e.niche)
+            if incumbent is None or (e.score.selection_score, e.candidate_id) > (
+                incumbent.score.selection_score,
+                incumbent.candidate_id,
+            ):
+                best[e.niche] = e
+    out = []
+    for e in entrants:
+        d = decisions[e.candidate_id]
+        if d.merge and best[e.niche].candidate_id != e.candidate_id:
+            winner = best[e.niche]
+            d = Decision(
+                e.candidate_id,
+                False,
+                f"a sibling in niche {e.niche} scored higher ({winner.candidate_id}, "
+                f"S {winner.score.selection_score:.4f})",
+                d.threshold,
+            )
+        out.append(d)
+    return out

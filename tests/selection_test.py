@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import random
+
+from bot.scoring import GoalScore, VariantScore
+from bot.selection import Entrant, Rule, decide, judge, paired_p_value
+
+
+def score(
+    s: float, goals: dict[str, float] | None = None, *, uses: int = 10, fails: int = 0
+) -> VariantScore:
+    goals = goals or {"a": 0.5}
+    return VariantScore(
+        uses=uses,
+        fails=fails,
+        mean_reward=s,
+        avg_advantage=0.0,
+        benchmark_score=s,
+        delta_score=0.0,
+        selection_score=s,
+        sum_regret=0.0,
+        avg_regret=0.0,
+        goals={g: GoalScore(uses, 0, v, 0.0, 0.0) for g, v in goals.items()},
+    )
+
+
+RNG = random.Random(0)
+
+
+def test_child_must_beat_elite_by_the_margin() -> None:
+    rule = Rule(min_improvement=0.01)
+    elite = score(0.5)
+    assert judge(Entrant("c-1", "n", score(0.509)), elite, rule=rule, rng=RNG).merge is False
+    d = judge(Entrant("c-2", "n", score(0.511)), elite, rule=rule, rng=RNG)
+    assert d.merge is True and d.threshold == 0.51
+
+
+def test_invalid_or_failing_children_never_merge() -> None:
+    rule = Rule(max_failure_rate=0.2)
+    elite = score(0.1)
+    assert (
+        "invalid"
+        in judge(Entrant("c", "n", score(0.9), invalid="timeout"), elite, rule=rule, rng=RNG).reason
+    )
+    failing = judge(Entrant("c", "n", score(0.9, fails=3)), elite, rule=rule, rng=RNG)
+    assert not failing.merge and "failure rate" in failing.reason
+
+
+def test_goal_regression_guard_blocks_overfitting_one_goal() -> None:
+    rule = Rule(max_goal_regression=0.05)
+    elite = score(0.5, {"a": 0.5, "b": 0.5})
+    child = score(0.6, {"a": 0.9, "b": 0.3})
+    d = judge(Entrant("c", "n", child), elite, rule=rule, rng=RNG)
+    assert not d.merge and "goal b regressed" in d.reason
+
+
+def test_a_new_niche_has_no_elite_and_any_valid_child_merges() -> None:
+    assert judge(Entrant("c", "n", score(0.01)), None, rule=Rule(), rng=RNG).merge
+
+
+def test_only_the_best_sibling_of_a_niche_merges() -> None:
+    elites = {"n": score(0.2), "m": score(0.2)}
+    entrants = [
+        Entrant("c-a", "n", score(0.4)),
+        Entrant("c-b", "n", score(0.5)),
+        Entrant("c-c", "m", score(0.3)),
+    ]
+    decisions = {d.candidate_id: d for d in decide(entrants, elites, rule=Rule(), rng=RNG)}
+    assert decisions["c-b"].merge and decisions["c-c"].merge
+    assert not decisions["c-a"].merge and "sibling" in decisions["c-a"].reason
+
+
+def test_paired_test_needs_consistent_improvement() -> None:
+    rng = random.Random(1)
+    assert paired_p_value([0.1] * 12, rng=rng) < 0.01
+    assert paired_p_value([0.3, -0.3, 0.2, -0.25, 0.01, -0.02], rng=rng) > 0.2
+    rule = Rule(paired_test=True, alpha=0.05)
+    noisy = Entrant("c", "n", score(0.6), paired_diffs=(0.5, -0.4, 0.3, -0.2))
+    d = judge(noisy, score(0.5), rule=rule, rng=rng)
+    assert not d.merge and "paired test" in d.reason
+    steady = Entrant("c", "n", score(0.6), paired_diffs=(0.1,) * 10)
+    assert judge(steady, score(0.5), rule=rule, rng=rng).merge
