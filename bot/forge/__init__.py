@@ -1,0 +1,66 @@
+"""Forges: where pull requests live. The local forge is the embedded default."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+PullState = Literal["open", "merged", "closed"]
+
+
+@dataclass
+class Comment:
+    author: str
+    body: str
+    ts: str
+
+
+@dataclass
+class Status:
+    sha: str
+    state: Literal["pending", "success", "failure", "error"]
+    description: str
+
+
+@dataclass
+class PullRequest:
+    number: int
+    branch: str
+    base: str
+    title: str
+    body: str
+    head_sha: str
+    state: PullState = "open"
+    labels: list[str] = field(default_factory=list)
+    comments: list[Comment] = field(default_factory=list)
+    statuses: dict[str, Status] = field(default_factory=dict)
+    merge_commit: str | None = None
+    created: str = ""
+    updated: str = ""
+
+
+class Forge(Protocol):
+    name: str
+
+    def find_pull(self, branch: str) -> PullRequest | None: ...
+
+    def open_pull(
+        self, *, branch: str, base: str, title: str, body: str, head_sha: str, labels: Sequence[str]
+    ) -> PullRequest: ...
+
+    def get_pull(self, number: int) -> PullRequest: ...
+
+    def list_pulls(self, *, state: PullState | None = None) -> list[PullRequest]: ...
+
+    def set_labels(self, number: int, labels: Sequence[str]) -> None: ...
+
+    def sticky_comment(self, number: int, *, marker: str, body: str) -> None: ...
+
+    def set_status(
+        self, number: int, *, context: str, sha: str, state: str, description: str
+    ) -> None: ...
+
+    def merge(self, number: int, *, head_sha: str, message: str) -> str: ...
+
+    def close(self, number: int, *, reason: str) -> None: ...

@@ -1,0 +1,253 @@
+"""The one chokepoint for git. Commits are built with plumbing on a temporary index, so the
+user's working tree and index are never touched while the loop runs."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import re
+import time
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import git
+from git.objects.fun import tree_entries_from_data, tree_to_stream
+
+from bot.errors import RepoError
+
+ZERO = "0" * 40
+TRAILER = re.compile(r"^([A-Z][A-Za-z-]+): (.+)$")
+BOT_NAME = "Augnes"
+BOT_EMAIL = "augnes@localhost"
+BLOB_MODE = 0o100644
+TREE_MODE = 0o040000
+
+
+class Repo:
+    def __init__(self, root: Path) -> None:
+        try:
+            self.repo = git.Repo(root)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise RepoError(
+                f"{root}: not a git repository; run `git init` or cd into a clone"
+            ) from None
+        if self.repo.bare:
+            raise RepoError(f"{root}: a bare repository; run Augnes in a clone with a work tree")
+        self.root = Path(self.repo.working_tree_dir or root)
+        self.git = self.repo.git
+        self._known: set[bytes] = set()  # objects known to be in the database
+
+    @property
+    def state_dir(self) -> Path:
+        """Bot state that is not history: `.git/augnes/`."""
+        path = Path(self.repo.git_dir) / "augnes"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # ---- reading -------------------------------------------------------------------------
+    def resolve(self, ref: str) -> str | None:
+        try:
+            return self.repo.rev_parse(ref).hexsha
+        except (git.BadName, ValueError, KeyError):
+            return None
+
+    def branch_sha(self, branch: str) -> str:
+        sha = self.resolve(f"refs/heads/{branch}")
+        if sha is None:
+            raise RepoError(f"branch `{branch}` does not exist; create it or set `base_branch`")
+        return sha
+
+    def read_file(self, commit: str, path: str) -> bytes | None:
+        try:
+            blob = self.repo.commit(commit).tree / path
+        except KeyError:
+            return None
+        data: bytes = blob.data_stream.read()
+        return data
+
+    def tree_sha(self, commit: str, path: str) -> str | None:
+        try:
+            return str((self.repo.commit(commit).tree / path).hexsha)
+        except KeyError:
+            return None
+
+    def list_dirs(self, commit: str, path: str) -> list[str]:
+        try:
+            tree = self.repo.commit(commit).tree / path
+        except KeyError:
+            return []
+        return sorted(t.name for t in tree.trees)
+
+    def read_dir(self, commit: str, path: str) -> dict[str, bytes]:
+        """Every file below `path` at `commit`, by path relative to it."""
+        try:
+            tree = self.repo.commit(commit).tree / path
+        except KeyError:
+            return {}
+        out: dict[str, bytes] = {}
+        for item in tree.traverse():
+            if item.type == "blob":  # type: ignore[union-attr]
+                out[str(item.path)[len(path) + 1 :]] = item.data_stream.read()  # type: ignore[union-attr]
+        return out
+
+    def export_dir(self, commit: str, path: str, dest: Path) -> None:
+        for rel, data in self.read_dir(commit, path).items():
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+
+    def message(self, commit: str) -> str:
+        return str(self.repo.commit(commit).message)
+
+    def parents(self, commit: str) -> list[str]:
+        return [p.hexsha for p in self.repo.commit(commit).parents]
+
+    def trailers(self, commit: str) -> list[tuple[str, str]]:
+        lines = self.message(commit).strip().splitlines()
+        out = []
+        for line in reversed(lines):
+            match = TRAILER.match(line)
+            if not match:
+                break
+            out.append((match.group(1), match.group(2)))
+        return list(reversed(out))
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        try:
+            self.git.merge_base("--is-ancestor", ancestor, descendant)
+        except git.GitCommandError:
+            return False
+        return True
+
+    def refs(self, prefix: str) -> dict[str, str]:
+        out = self.git.for_each_ref("--format=%(refname) %(objectname)", prefix)
+        pairs = (line.split(" ", 1) for line in str(out).splitlines() if line)
+        return {name: sha for name, sha in pairs}
+
+    def log(self, ref: str, *, limit: int) -> Iterator[str]:
+        for commit in self.repo.iter_commits(ref, max_count=limit, first_parent=True):
+            yield commit.hexsha
+
+    # ---- writing -------------------------------------------------------------------------
+    def _store(self, kind: str, data: bytes) -> bytes:
+        """Write a loose object unless the database has it already (most files of a child do).
+        Written directly (deflate, temporary file, rename): gitdb's writer sleeps after each."""
+        raw = f"{kind} {len(data)}".encode() + b"\0" + data
+        binsha = hashlib.sha1(raw).digest()
+        if binsha in self._known:
+            return binsha
+        hexsha = binsha.hex()
+        path = Path(self.repo.common_dir) / "objects" / hexsha[:2] / hexsha[2:]
+        if not path.exists() and not self.repo.odb.has_object(binsha):
+            path.parent.mkdir(exist_ok=True)
+            tmp = path.with_name(f".{hexsha[2:]}.{os.getpid()}.tmp")
+            tmp.write_bytes(zlib.compress(raw, 1))
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, path)
+        self._known.add(binsha)
+        return binsha
+
+    def _write_entries(self, entries: list[tuple[bytes, int, str]]) -> bytes:
+        # git orders entries by name, a directory's name compared as if it ended in '/'
+        entries.sort(key=lambda e: e[2].encode() + (b"/" if e[1] == TREE_MODE else b""))
+        buffer = io.BytesIO()
+        tree_to_stream(entries, buffer.write)
+        return self._store("tree", buffer.getvalue())
+
+    def _tree_of(self, files: Mapping[str, bytes]) -> bytes:
+        entries: list[tuple[bytes, int, str]] = []
+        folders: dict[str, dict[str, bytes]] = {}
+        for path, data in files.items():
+            head, _, rest = path.partition("/")
+            if rest:
+                folders.setdefault(head, {})[rest] = data
+            else:
+                entries.append((self._store("blob", data), BLOB_MODE, head))
+        entries += [(self._tree_of(sub), TREE_MODE, name) for name, sub in folders.items()]
+        return self._write_entries(entries)
+
+    def _graft(self, tree: bytes | None, parts: list[str], new: bytes | None) -> bytes | None:
+        entries = tree_entries_from_data(self.repo.odb.stream(tree).read()) if tree else []
+        current = next((e for e in entries if e[2] == parts[0]), None)
+        entries = [e for e in entries if e[2] != parts[0]]
+        if len(parts) > 1:
+            below = current[0] if current and current[1] == TREE_MODE else None
+            new = self._graft(below, parts[1:], new)
+        if new is not None:
+            entries.append((new, TREE_MODE, parts[0]))
+        return self._write_entries(entries) if entries else None
+
+    def write_tree(self, base: str, *, replace: Mapping[str, Mapping[str, bytes]]) -> str:
+        """The tree of `base` with each directory in `replace` swapped for the given files.
+        Objects are written straight into the object database: no index, no work tree."""
+        root: bytes | None = self.repo.commit(base).tree.binsha
+        for directory, files in replace.items():
+            new = self._tree_of(files) if files else None
+            root = self._graft(root, directory.strip("/").split("/"), new)
+        if root is None:
+            root = self._write_entries([])
+        return root.hex()
+
+    def commit_tree(self, tree: str, *, parents: Sequence[str], message: str) -> str:
+        """Write a commit object by the bot (parents de-duplicated, order kept)."""
+        now = time.time()
+        offset = time.localtime(now).tm_gmtoff
+        sign = "+" if offset >= 0 else "-"
+        stamp = f"{int(now)} {sign}{abs(offset) // 3600:02d}{abs(offset) % 3600 // 60:02d}"
+        who = f"{BOT_NAME} <{BOT_EMAIL}> {stamp}"
+        lines = [f"tree {tree}", *(f"parent {p}" for p in dict.fromkeys(parents))]
+        lines += [f"author {who}", f"committer {who}", "", message]
+        return self._store("commit", "\n".join(lines).encode()).hex()
+
+    def update_ref(self, ref: str, new: str, *, old: str | None, reason: str) -> None:
+        """Move `ref` to `new` only if it is at `old` (None: only if it does not exist yet)."""
+        try:
+            self.git.update_ref("-m", reason, ref, new, old or ZERO)
+        except git.GitCommandError as exc:
+            raise RepoError(
+                f"could not move {ref} to {new[:10]}: it changed under the bot ({exc.stderr.strip()}); "
+                "rerun to continue from the new state"
+            ) from None
+
+    def head_branch(self) -> str | None:
+        try:
+            return str(self.git.symbolic_ref("-q", "--short", "HEAD"))
+        except git.GitCommandError:
+            return None
+
+    def merged_tree(self, ours: str, theirs: str) -> str | None:
+        """The tree of a three-way merge of two commits, or None on a conflict."""
+        try:
+            return str(self.git.merge_tree("--write-tree", ours, theirs).splitlines()[0])
+        except git.GitCommandError:
+            return None
+
+    def sync_worktree(self, branch: str, old: str, new: str) -> bool:
+        """If `branch` is checked out, carry the work tree from `old` to `new` (a two-way
+        read-tree that refuses to overwrite local changes). Returns whether it did."""
+        try:
+            head = self.git.symbolic_ref("-q", "HEAD")
+        except git.GitCommandError:
+            return False
+        if head != f"refs/heads/{branch}" or old == new:
+            return False
+        # stale stat data would look like edits; real local changes make refresh fail, and
+        # read-tree below then decides whether they are in the way
+        with contextlib.suppress(git.GitCommandError):
+            self.git.update_index("-q", "--refresh")
+        try:
+            self.git.read_tree("-m", "-u", old, new)
+        except git.GitCommandError:
+            return False
+        return True
+
+
+def clone(source: Path, dest: Path, *, branch: str) -> Repo:
+    try:
+        git.Repo.clone_from(str(source), str(dest), branch=branch, no_hardlinks=True)
+    except git.GitCommandError as exc:
+        raise RepoError(f"could not clone {source} into {dest}: {exc.stderr.strip()}") from None
+    return Repo(dest)
