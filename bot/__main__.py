@@ -1,0 +1,5 @@
+"""`python -m bot` is `augnes`."""
+
+from bot.cli import main
+
+main()

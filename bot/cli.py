@@ -1,0 +1,208 @@
+"""Command line: parses arguments, builds one context, calls one function in `bot/commands/`.
+
+Heavy libraries (torch, gymnasium, GitPython) are imported by the commands, never here, so
+`augnes --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bot import __version__
+
+EXIT_UNEXPECTED = 3
+
+
+@dataclass(frozen=True)
+class AppContext:
+    root: Path
+    debug: bool
+
+
+def _error_log() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "augnes"
+    base.mkdir(parents=True, exist_ok=True)
+    return base / "last-error.log"
+
+
+class AugnesGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception:
+            path = _error_log()
+            path.write_text(traceback.format_exc(), encoding="utf-8")
+            click.echo(
+                f"Error: unexpected error: {sys.exc_info()[1]!r}; traceback written to {path}",
+                err=True,
+            )
+            ctx.exit(EXIT_UNEXPECTED)
+
+
+@click.group(cls=AugnesGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="augnes")
+@click.option(
+    "-C",
+    "--repo",
+    "root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    help="The git repository to work on.",
+)
+@click.option("--debug", is_flag=True, help="Log what the bot does, step by step, to stderr.")
+@click.pass_context
+def cli(ctx: click.Context, root: Path, debug: bool) -> None:
+    """Augnes evolves the strategies of a git repository: every mutation is a branch and a pull
+    request, every evaluation a set of judgments, and `git log --graph --all` the family tree.
+
+    \b
+    Start here:
+      augnes demo                      run the loop on a scratch clone of this repository
+      augnes run -g 5 -m 4             evolve here: 5 generations of 4 mutations
+      augnes status                    open candidates, elites, the last generation
+      augnes stats                     per variant and per goal: scores and regret
+      augnes recommend --goal cartpole the best active variant for one goal
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = AppContext(root=root, debug=debug)
+
+
+@cli.command()
+@click.option(
+    "-g",
+    "--generations",
+    type=click.IntRange(1, 10_000),
+    default=3,
+    show_default=True,
+    help="How many generations to run now (an interrupted one that is resumed counts).",
+)
+@click.option(
+    "--until-generation",
+    "until",
+    type=click.IntRange(0, 1_000_000),
+    help="Instead of --generations: stop once this generation is complete.",
+)
+@click.option(
+    "-m",
+    "--mutations",
+    type=click.IntRange(1, 1000),
+    default=4,
+    show_default=True,
+    help="Children proposed per generation.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the generation summaries as JSON.")
+@click.pass_obj
+def run(
+    obj: AppContext, generations: int, until: int | None, mutations: int, as_json: bool
+) -> None:
+    """Run the evolution loop in this repository, with the local forge.
+
+    Each generation reflects on recent judgments, picks parents from the archive, commits one
+    branch and opens one pull request per child, evaluates every child on the suite, merges the
+    winners into the base branch and closes the rest, then commits lineage/ in one commit.
+    Interrupt it at any point and run it again: it continues where it stopped.
+    """
+    from bot.commands.run import run_command
+
+    run_command(obj, generations=generations, until=until, mutations=mutations, as_json=as_json)
+
+
+@cli.command()
+@click.option(
+    "-g",
+    "--generations",
+    type=click.IntRange(1, 10_000),
+    default=5,
+    show_default=True,
+    help="Generations to run in the scratch clone.",
+)
+@click.option(
+    "-m",
+    "--mutations",
+    type=click.IntRange(1, 1000),
+    default=4,
+    show_default=True,
+    help="Children proposed per generation.",
+)
+@click.option(
+    "--dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to make the scratch clone (default: a new temporary folder).",
+)
+@click.pass_obj
+def demo(obj: AppContext, generations: int, mutations: int, dest: Path | None) -> None:
+    """Clone this repository to a scratch folder and run the loop there.
+
+    Your own working copy is never changed; the command prints where the clone is and what
+    to look at next.
+    """
+    from bot.commands.demo import demo_command
+
+    demo_command(obj, generations=generations, mutations=mutations, dest=dest)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def status(obj: AppContext, as_json: bool) -> None:
+    """Open candidates, the elite of every niche, and the last generation."""
+    from bot.commands.status import status_command
+
+    status_command(obj, as_json=as_json)
+
+
+@cli.command()
+@click.option("--goal", help="Only this goal's columns.")
+@click.option("--regret", is_flag=True, help="Regret per goal: sum, average, distribution, trend.")
+@click.option("--all", "show_all", is_flag=True, help="Every variant, not only the top 20 by S.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def stats(obj: AppContext, goal: str | None, regret: bool, show_all: bool, as_json: bool) -> None:
+    """Per variant and per goal: uses, fails, mean_reward, avg_advantage, S and regret."""
+    from bot.commands.stats import stats_command
+
+    stats_command(obj, goal=goal, regret=regret, show_all=show_all, as_json=as_json)
+
+
+@cli.command()
+@click.option("--goal", required=True, help="The goal id, as in benchmarks/<suite>/goals/*.toml.")
+@click.option(
+    "--top", type=click.IntRange(1, 1000), default=5, show_default=True, help="How many to list."
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def recommend(obj: AppContext, goal: str, top: int, as_json: bool) -> None:
+    """The best active variant for one goal, in stats-weighted order."""
+    from bot.commands.recommend import recommend_command
+
+    recommend_command(obj, goal=goal, top=top, as_json=as_json)
+
+
+@cli.command()
+@click.argument("candidate")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def evaluate(obj: AppContext, candidate: str, as_json: bool) -> None:
+    """Evaluate an archived variant again, on the same episode seeds, and compare with its
+    recorded scores. Nothing is recorded: this reproduces a pull request's benchmark."""
+    from bot.commands.evaluate import evaluate_command
+
+    evaluate_command(obj, candidate=candidate, as_json=as_json)
+
+
+def main() -> None:
+    cli(prog_name="augnes")

@@ -1,0 +1,107 @@
+"""`augnes run`: the loop in this repository, with a progress bar and a summary table."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from bot.cli import AppContext
+from bot.commands.tables import table
+from bot.loop import Event, Loop
+from bot.records import GenerationSummary
+from bot.workspace import Workspace
+
+
+class ProgressReporter:
+    """Turns loop events into a progress bar per generation and a line per decision."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.notes: list[str] = []
+
+    def __call__(self, event: Event) -> None:
+        if event.kind == "generation":
+            self.close()
+            label = f"g{event.generation:03d} ({event.detail})"
+            self.bar = click.progressbar(
+                length=max(1, event.total),
+                label=label,
+                show_pos=True,
+                item_show_func=lambda item: item,
+            )
+            self.bar.__enter__()
+        elif event.kind == "evaluated" and self.bar is not None:
+            self.bar.update(1, f"{event.candidate} {event.detail}")
+        elif event.kind == "decided":
+            self.notes.append(f"  {event.candidate}: {event.detail}")
+        elif event.kind == "problem":
+            self.notes.append(f"  warning: {event.detail}")
+        elif event.kind == "committed":
+            self.close()
+            click.echo(event.detail)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+        for note in self.notes:
+            click.echo(note)
+        self.notes.clear()
+
+
+def summary_table(summaries: list[GenerationSummary]) -> str:
+    goals = sorted({g for s in summaries for g in s.avg_regret})
+    headers = [
+        "gen",
+        "evaluated",
+        "merged",
+        "closed",
+        "best S",
+        "best bench",
+        *[f"regret:{g}" for g in goals],
+        "wall s",
+        "overhead",
+    ]
+    rows = []
+    for s in summaries:
+        overhead = 1 - s.episode_s / s.wall_s if s.wall_s else 0.0
+        rows.append(
+            [
+                s.generation,
+                s.evaluated,
+                s.merged,
+                s.closed,
+                s.best_selection_score,
+                s.best_benchmark_score,
+                *[s.avg_regret.get(g) for g in goals],
+                f"{s.wall_s:.2f}",
+                f"{overhead:.1%}",
+            ]
+        )
+    return table(headers, rows)
+
+
+def run_command(
+    obj: AppContext, *, generations: int, until: int | None, mutations: int, as_json: bool
+) -> None:
+    ws = Workspace.open(obj.root)
+    reporter = ProgressReporter()
+    loop = Loop(ws, on_event=(lambda e: None) if as_json else reporter)
+    try:
+        summaries = loop.run(
+            generations=None if until is not None else generations, until=until, mutations=mutations
+        )
+    finally:
+        reporter.close()
+    if as_json:
+        click.echo(json.dumps([s.model_dump(mode="json") for s in summaries], indent=2))
+        return
+    if not summaries:
+        click.echo("Nothing to do: that generation is already complete.")
+        return
+    click.echo()
+    click.echo(summary_table(summaries))
+    click.echo()
+    click.echo("Next: `augnes status`, `augnes stats`, `git log --graph --oneline --all`.")

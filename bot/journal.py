@@ -1,0 +1,56 @@
+"""The generation journal: the plan of a generation and how far it got, saved atomically after
+every step so that an interrupted run continues where it stopped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.lineage_files import atomic_write, load_json
+
+
+class Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    candidate_id: str
+    strategy: str
+    family: str
+    niche: str
+    parents: list[str]
+    operator: str
+    seed: int
+    summary: str
+    content: str
+    files: dict[str, str]  # the strategy directory's changed files
+    hidden_dim: int | None = None
+    baseline: bool = False  # a strategy on main evaluated as it is (no branch, no PR)
+    commit: str | None = None
+    pr: int | None = None
+    evaluated: bool = False
+    early_stopped: bool = False
+    episode_s: float = 0.0
+    decision: str | None = None
+    merged: bool | None = None
+
+
+class Journal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    generation: int
+    base: str  # the base branch's commit when the generation started
+    started: str
+    wall_s: float = 0.0
+    entries: list[Entry]
+    deferrals: list[str] = []
+
+
+def load(path: Path) -> Journal | None:
+    if not path.exists():
+        return None
+    return load_json(path.read_bytes(), Journal, source=str(path))
+
+
+def save(path: Path, journal: Journal) -> None:
+    atomic_write(path, (journal.model_dump_json(indent=2) + "\n").encode())

@@ -1,0 +1,113 @@
+"""What people read: pull request bodies and the sticky benchmark report comment."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from bot.scoring import VariantScore, Weights
+from bot.selection import Decision
+
+REPORT_MARKER = "<!-- augnes:report -->"
+
+
+def pr_body(
+    *,
+    candidate: str,
+    strategy: str,
+    niche: str,
+    generation: int,
+    operator: str,
+    summary: str,
+    parents: Sequence[str],
+    parent_scores: Mapping[str, VariantScore],
+    diffstat: str,
+    harness: str,
+    seed: int,
+) -> str:
+    lines = [
+        f"**{operator}** on `strategies/{strategy}`: {summary}.",
+        "",
+        "Augnes proposes this variant and benchmarks it against its niche elite on the same "
+        "episode seeds; it merges only if the weighted selection score beats the elite by the "
+        "configured margin without regressing any goal.",
+        "",
+        "### Lineage",
+        "",
+        "| parent | benchmark_score | S |",
+        "| --- | --- | --- |",
+    ]
+    for p in parents:
+        s = parent_scores.get(p)
+        lines.append(
+            f"| `{p}` | {s.benchmark_score:.4f} | {s.selection_score:.4f} |"
+            if s
+            else f"| `{p}` | – | – |"
+        )
+    lines += [
+        "",
+        f"generation {generation} · operator `{operator}` · niche `{niche}` · {diffstat}",
+        "",
+        "### Reproduce",
+        "",
+        f"harness `{harness[:12]}` · seed {seed} · `augnes evaluate {candidate}`",
+        "",
+        "<!-- augnes:meta "
+        + json.dumps(
+            {
+                "candidate": candidate,
+                "parents": list(parents),
+                "generation": generation,
+                "operator": operator,
+            },
+            sort_keys=True,
+        )
+        + " -->",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def report_comment(
+    *,
+    candidate: str,
+    child: VariantScore,
+    parent: VariantScore | None,
+    elite: VariantScore | None,
+    elite_id: str | None,
+    decision: Decision,
+    weights: Weights,
+) -> str:
+    lines = [REPORT_MARKER, f"### Benchmark report for `{candidate}`", ""]
+    lines += ["| goal | parent | child | Δ | episodes |", "| --- | --- | --- | --- | --- |"]
+    for goal, mine in sorted(child.goals.items()):
+        theirs = parent.goals.get(goal) if parent else None
+        before = f"{theirs.mean_reward_norm:.3f}" if theirs else "–"
+        delta = f"{mine.mean_reward_norm - theirs.mean_reward_norm:+.3f}" if theirs else "–"
+        lines.append(f"| {goal} | {before} | {mine.mean_reward_norm:.3f} | {delta} | {mine.uses} |")
+    formula = (
+        "mean_reward + 0.5·avg_advantage"
+        if weights.formula == "v06"
+        else f"{weights.mean}·mean_reward + {weights.advantage}·avg_advantage + {weights.delta}·delta_score"
+    )
+    lines += [
+        "",
+        "### Selection",
+        "",
+        f"S = {formula}",
+        "",
+        "| | mean_reward | avg_advantage | delta_score | S | benchmark_score |",
+        "| --- | --- | --- | --- | --- | --- |",
+        _row("child", child),
+    ]
+    if elite is not None:
+        lines.append(_row(f"elite `{elite_id}`", elite))
+    state = "selected — merged" if decision.merge else "rejected — closed"
+    lines += ["", f"threshold {decision.threshold:.4f} · **{state}**: {decision.reason}"]
+    return "\n".join(lines) + "\n"
+
+
+def _row(label: str, s: VariantScore) -> str:
+    return (
+        f"| {label} | {s.mean_reward:.4f} | {s.avg_advantage:+.4f} | {s.delta_score:+.4f} | "
+        f"{s.selection_score:.4f} | {s.benchmark_score:.4f} |"
+    )

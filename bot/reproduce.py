@@ -1,0 +1,74 @@
+"""Evaluate an archived variant again, exactly as the loop did, without recording anything."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.candidates import archive_ref
+from bot.errors import RepoError
+from bot.evaluator import EnvPool, Episode, Session
+from bot.sandbox import get_sandbox
+from bot.scoring import benchmark_score, reward_norm
+from bot.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Replay:
+    candidate: str
+    commit: str
+    strategy: str
+    episodes: list[Episode]
+    goal_means: dict[str, float]
+    benchmark_score: float
+    recorded: dict[str, float]  # per-goal mean reward_norm in lineage, where known
+
+
+def replay(ws: Workspace, candidate: str) -> Replay:
+    main = ws.main_sha()
+    stats = ws.committed_stats(main)
+    commit = ws.repo.resolve(archive_ref(candidate))
+    if commit is None or stats is None or candidate not in stats.variants:
+        raise RepoError(
+            f"no archived variant `{candidate}` (no {archive_ref(candidate)} or no stats on "
+            f"{ws.base}); `augnes stats --all` lists the variants"
+        )
+    variant = stats.variants[candidate]
+    pool = EnvPool()
+    sandbox = get_sandbox(ws.config.evaluation.sandbox)
+    try:
+        with tempfile.TemporaryDirectory(prefix="augnes-replay-") as tmp:
+            where = Path(tmp) / variant.strategy
+            ws.repo.export_dir(commit, ws.strategy_dir(variant.strategy), where)
+            ev = ws.config.evaluation
+            with Session(
+                sandbox,
+                where,
+                pool,
+                reply_timeout=ev.reply_timeout_s,
+                start_timeout=ev.start_timeout_s,
+            ) as s:
+                episodes = s.run([(g, ws.suite.seeds(g), 0) for g in ws.suite.goals])
+    finally:
+        pool.close()
+        sandbox.close()
+    means: dict[str, float] = {}
+    for goal in ws.suite.goals:
+        norms = [
+            reward_norm(e.reward, min_reward=goal.min_reward, optimal_reward=goal.optimal_reward)
+            for e in episodes
+            if e.goal_id == goal.goal_id
+        ]
+        means[goal.goal_id] = sum(norms) / len(norms) if norms else 0.0
+    weights = {g.goal_id: g.weight for g in ws.suite.goals}
+    recorded = {g: s.mean_reward_norm for g, s in variant.goals.items()}
+    return Replay(
+        candidate,
+        commit,
+        variant.strategy,
+        episodes,
+        means,
+        benchmark_score(means, weights),
+        recorded,
+    )

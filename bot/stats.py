@@ -1,0 +1,156 @@
+"""Aggregates written to `lineage/`: per-variant and per-strategy stats, and regret per goal."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+
+from bot.archive import Archive
+from bot.records import (
+    GenerationSummary,
+    GoalRegret,
+    GoalStats,
+    Judgment,
+    RegretFile,
+    StrategyStatsFile,
+    StrategySummary,
+    VariantStats,
+)
+from bot.scoring import VariantScore, Weights
+
+
+def variant_stats(
+    archive: Archive,
+    scores: Mapping[str, VariantScore],
+    *,
+    penalties: Mapping[str, float],
+    mutate_next: set[str],
+) -> dict[str, VariantStats]:
+    children = archive.children()
+    out = {}
+    for cid, m in sorted(archive.meta.items()):
+        s = scores[cid]
+        out[cid] = VariantStats(
+            candidate_id=cid,
+            strategy=m.strategy,
+            family=m.family,
+            niche=m.niche,
+            commit=m.commit,
+            parents=list(m.parents),
+            generation=m.generation,
+            operator=m.operator,
+            content=m.content,
+            summary=m.summary,
+            early_stopped=m.early_stopped,
+            status=m.status,
+            decision=m.decision,
+            pr=m.pr,
+            uses=s.uses,
+            fails=s.fails,
+            mean_reward=round(s.mean_reward, 6),
+            avg_advantage=round(s.avg_advantage, 6),
+            benchmark_score=round(s.benchmark_score, 6),
+            delta_score=round(s.delta_score, 6),
+            selection_score=round(s.selection_score, 6),
+            sum_regret=round(s.sum_regret, 4),
+            avg_regret=round(s.avg_regret, 4),
+            penalty=penalties.get(cid, 0.0),
+            mutate_next=cid in mutate_next,
+            children=children.get(cid, 0),
+            goals={
+                g: GoalStats(
+                    uses=gs.uses,
+                    fails=gs.fails,
+                    mean_reward_norm=round(gs.mean_reward_norm, 6),
+                    sum_regret=round(gs.sum_regret, 4),
+                    avg_regret=round(gs.avg_regret, 4),
+                )
+                for g, gs in s.goals.items()
+            },
+            hidden_dim=m.hidden_dim,
+        )
+    return out
+
+
+def strategy_summaries(
+    variants: Mapping[str, VariantStats], elites: Mapping[str, str]
+) -> dict[str, StrategySummary]:
+    grouped: dict[str, list[VariantStats]] = defaultdict(list)
+    for v in variants.values():
+        grouped[v.strategy].append(v)
+    out = {}
+    for name, items in sorted(grouped.items()):
+        elite = elites.get(name)
+        out[name] = StrategySummary(
+            elite=elite,
+            niche=variants[elite].niche if elite is not None and elite in variants else None,
+            variants=len(items),
+            uses=sum(v.uses for v in items),
+            fails=sum(v.fails for v in items),
+            best_selection_score=max(v.selection_score for v in items),
+            best_benchmark_score=max(v.benchmark_score for v in items),
+        )
+    return out
+
+
+def build_stats(
+    archive: Archive,
+    scores: Mapping[str, VariantScore],
+    *,
+    generation: int,
+    weights: Weights,
+    window: int,
+    penalties: Mapping[str, float],
+    mutate_next: set[str],
+    generations: Sequence[GenerationSummary],
+    failure_cache: Sequence[str],
+) -> StrategyStatsFile:
+    variants = variant_stats(archive, scores, penalties=penalties, mutate_next=mutate_next)
+    return StrategyStatsFile(
+        generation=generation,
+        formula=weights.formula,
+        weights={"mean": weights.mean, "advantage": weights.advantage, "delta": weights.delta},
+        baselines={g: round(v, 6) for g, v in sorted(archive.baselines(window=window).items())},
+        elites=dict(sorted(archive.elites.items())),
+        variants=variants,
+        strategies=strategy_summaries(variants, archive.elites),
+        generations=list(generations),
+        failure_cache=sorted(set(failure_cache)),
+    )
+
+
+def quantiles(values: Sequence[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    if not ordered:
+        return {}
+
+    def at(q: float) -> float:
+        pos = q * (len(ordered) - 1)
+        low = int(pos)
+        high = min(low + 1, len(ordered) - 1)
+        return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+    return {
+        k: round(at(q), 4)
+        for k, q in (("min", 0), ("p25", 0.25), ("median", 0.5), ("p75", 0.75), ("max", 1))
+    }
+
+
+def build_regret(judgments: Sequence[Judgment], *, generation: int) -> RegretFile:
+    per_goal: dict[str, list[Judgment]] = defaultdict(list)
+    for j in judgments:
+        per_goal[j.goal_id].append(j)
+    goals = {}
+    for goal, items in sorted(per_goal.items()):
+        by_gen: dict[int, list[float]] = defaultdict(list)
+        for j in items:
+            by_gen[j.generation].append(j.regret)
+        regrets = [j.regret for j in items]
+        goals[goal] = GoalRegret(
+            sum_regret=round(sum(regrets), 4),
+            avg_regret=round(sum(regrets) / len(regrets), 4),
+            judgments=len(items),
+            distribution=quantiles(regrets),
+            trend={str(g): round(sum(v) / len(v), 4) for g, v in sorted(by_gen.items())},
+        )
+    return RegretFile(generation=generation, goals=goals)

@@ -1,0 +1,179 @@
+"""Everything one command needs about a repository: git, config, suite, forge, lineage state."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.archive import Archive, VariantMeta
+from bot.config import Config, has_config, load_config
+from bot.errors import ConfigError, ManifestError
+from bot.forge import Forge
+from bot.forge.local_forge import LocalForge
+from bot.goals import Suite, load_suite
+from bot.lineage_files import load_json, parse_jsonl, read_jsonl
+from bot.manifest import MANIFEST, PARAMS, Manifest, ParamValue, parse_manifest, parse_params
+from bot.records import Deferral, Judgment, StrategyStatsFile
+from bot.repo import Repo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StrategySource:
+    """A strategy directory as of one commit."""
+
+    name: str
+    manifest: Manifest
+    params: dict[str, ParamValue]
+    files: dict[str, bytes]
+
+
+@dataclass
+class Workspace:
+    repo: Repo
+    config: Config
+    suite: Suite
+    forge: Forge
+    problems: list[str] = field(default_factory=list)
+    _parsed: dict[str | None, tuple[str, list[Judgment]]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def open(cls, root: Path) -> Workspace:
+        repo = Repo(root)
+        top = repo.root
+        if not has_config(top):
+            raise ConfigError(
+                f"{top}: no Augnes configuration; add a [tool.augnes] table to pyproject.toml "
+                "or an augnes.toml (`augnes init` writes one)"
+            )
+        config = load_config(top)
+        for needed in (config.strategies_dir, config.benchmarks_dir):
+            if not (top / needed).is_dir():
+                raise ConfigError(
+                    f"{top / needed}: missing; Augnes needs `{needed}/` in the repository"
+                )
+        suite = load_suite(top / config.benchmarks_dir, config.suite)
+        ws = cls(repo, config, suite, LocalForge(repo), list(suite.problems))
+        return ws
+
+    # ---- paths ---------------------------------------------------------------------------
+    @property
+    def base(self) -> str:
+        return self.config.base_branch
+
+    def lineage(self, name: str) -> str:
+        return f"{self.config.lineage_dir}/{name}"
+
+    @property
+    def pending_path(self) -> Path:
+        return self.repo.state_dir / "pending-judgments.jsonl"
+
+    @property
+    def journal_path(self) -> Path:
+        return self.repo.state_dir / "journal.json"
+
+    def main_sha(self) -> str:
+        return self.repo.branch_sha(self.base)
+
+    # ---- strategies ----------------------------------------------------------------------
+    def strategy_dir(self, name: str) -> str:
+        return f"{self.config.strategies_dir}/{name}"
+
+    def read_strategy(self, commit: str, name: str) -> StrategySource:
+        prefix = self.strategy_dir(name)
+        files = self.repo.read_dir(commit, prefix)
+        where = f"{prefix}/{{}} at {commit[:10]}"
+        if MANIFEST not in files:
+            raise ManifestError(f"{where.format(MANIFEST)}: missing")
+        manifest = parse_manifest(files[MANIFEST].decode(), source=where.format(MANIFEST))
+        if manifest.name != name:
+            raise ManifestError(
+                f"{where.format(MANIFEST)}: `name` is {manifest.name!r} but the directory is {name!r}"
+            )
+        if PARAMS not in files:
+            raise ManifestError(f"{where.format(PARAMS)}: missing")
+        params = parse_params(files[PARAMS].decode(), manifest, source=where.format(PARAMS))
+        if manifest.entry.split(":")[0] not in files:
+            raise ManifestError(f"{where.format(MANIFEST)}: `entry` names a file that is missing")
+        return StrategySource(name, manifest, params, files)
+
+    def strategies_on(self, commit: str) -> dict[str, StrategySource]:
+        """Every valid strategy directory at `commit`; broken ones are reported in `problems`."""
+        out = {}
+        for name in self.repo.list_dirs(commit, self.config.strategies_dir):
+            try:
+                source = self.read_strategy(commit, name)
+            except ManifestError as exc:
+                if exc.message not in self.problems:
+                    self.problems.append(exc.message)
+                log.warning("%s", exc.message)
+                continue
+            if self.suite.name in source.manifest.suites:
+                out[name] = source
+        return out
+
+    # ---- lineage -------------------------------------------------------------------------
+    def committed_judgments(self, commit: str) -> tuple[str, list[Judgment]]:
+        """The judgments file on `commit`, parsed once per content (it only grows)."""
+        path = self.lineage("judgments.jsonl")
+        blob = self.repo.tree_sha(commit, path)
+        if blob not in self._parsed:
+            text = (self.repo.read_file(commit, path) or b"").decode()
+            records, problems = parse_jsonl(text, Judgment, source=f"{path}@{commit[:10]}")
+            self.problems.extend(p for p in problems if p not in self.problems)
+            self._parsed = {blob: (text, records)}
+        text, records = self._parsed[blob]
+        return text, list(records)
+
+    def pending_judgments(self) -> list[Judgment]:
+        records, problems = read_jsonl(self.pending_path, Judgment)
+        self.problems.extend(p for p in problems if p not in self.problems)
+        return records
+
+    def committed_stats(self, commit: str) -> StrategyStatsFile | None:
+        data = self.repo.read_file(commit, self.lineage("strategy_stats.json"))
+        if data is None:
+            return None
+        return load_json(
+            data, StrategyStatsFile, source=f"{self.lineage('strategy_stats.json')}@{commit[:10]}"
+        )
+
+    def committed_deferrals(self, commit: str) -> tuple[str, list[Deferral]]:
+        data = (
+            self.repo.read_file(commit, self.lineage("deferred_strategies.jsonl")) or b""
+        ).decode()
+        records, problems = parse_jsonl(
+            data, Deferral, source=self.lineage("deferred_strategies.jsonl")
+        )
+        self.problems.extend(p for p in problems if p not in self.problems)
+        return data, records
+
+    def load_archive(self, commit: str, *, with_pending: bool = True) -> Archive:
+        stats = self.committed_stats(commit)
+        _, judgments = self.committed_judgments(commit)
+        if with_pending:
+            seen = {j.key for j in judgments}
+            judgments += [j for j in self.pending_judgments() if j.key not in seen]
+        meta: dict[str, VariantMeta] = {}
+        if stats is not None:
+            for cid, v in stats.variants.items():
+                meta[cid] = VariantMeta(
+                    candidate_id=cid,
+                    strategy=v.strategy,
+                    family=v.family,
+                    niche=v.niche,
+                    commit=v.commit,
+                    parents=tuple(v.parents),
+                    generation=v.generation,
+                    operator=v.operator,
+                    content=v.content,
+                    summary=v.summary,
+                    early_stopped=v.early_stopped,
+                    status=v.status,
+                    decision=v.decision,
+                    pr=v.pr,
+                    hidden_dim=v.hidden_dim,
+                )
+        return Archive(meta, judgments, dict(stats.elites) if stats else {})

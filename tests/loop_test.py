@@ -1,0 +1,214 @@
+"""The loop end to end on real git repositories and real environments."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.forge.local_forge import LocalForge
+from bot.loop import Event, Loop
+from bot.records import Deferral, Judgment, RegretFile, StrategyStatsFile
+from bot.repo import Repo
+from bot.workspace import Workspace
+from tests.conftest import commit_file, git
+
+
+def run(repo: Path, *, generations: int = 1, mutations: int = 2) -> tuple[list, list[Event]]:  # type: ignore[type-arg]
+    events: list[Event] = []
+    loop = Loop(Workspace.open(repo), on_event=events.append)
+    return loop.run(generations=generations, until=None, mutations=mutations), events
+
+
+def lineage(repo: Path) -> tuple[StrategyStatsFile, list[Judgment]]:
+    stats = StrategyStatsFile.model_validate_json(
+        git(repo, "show", "main:lineage/strategy_stats.json")
+    )
+    lines = git(repo, "show", "main:lineage/judgments.jsonl").splitlines()
+    return stats, [Judgment.model_validate_json(line) for line in lines]
+
+
+def test_baseline_then_a_generation(seeded_repo: Path) -> None:
+    summaries, events = run(seeded_repo, generations=1, mutations=3)
+    assert [s.generation for s in summaries] == [0, 1]
+    subjects = git(seeded_repo, "log", "--first-parent", "--format=%s", "main").splitlines()
+    assert subjects[-1] == "seed strategies"
+    assert subjects[-2] == "augnes(g000): baseline — evaluated 3 seed variant(s)"
+    g1 = summaries[1]
+    assert subjects[0] == f"augnes(g001): selection — merged {g1.merged}, closed {g1.closed}"
+    assert g1.merged + g1.closed == 3 == g1.evaluated
+
+    stats, judgments = lineage(seeded_repo)
+    assert stats.generation == 1
+    assert len({j.key for j in judgments}) == len(judgments)
+    assert {j.variant for j in judgments} == set(stats.variants)
+    assert sorted(stats.elites) == ["heuristic", "linear", "mlp"]
+    for name, cid in stats.elites.items():
+        assert stats.variants[cid].status == "elite" and stats.variants[cid].strategy == name
+    RegretFile.model_validate_json(git(seeded_repo, "show", "main:lineage/regret.json"))
+    assert git(seeded_repo, "status", "--porcelain") == ""  # the work tree followed main
+    assert (seeded_repo / "lineage" / "strategy_stats.json").exists()
+    assert any(e.kind == "evaluated" for e in events)
+
+
+def test_children_are_commits_branches_prs_and_archive_refs(seeded_repo: Path) -> None:
+    run(seeded_repo, generations=1, mutations=3)
+    repo = Repo(seeded_repo)
+    stats, _ = lineage(seeded_repo)
+    forge = LocalForge(repo)
+    children = [v for v in stats.variants.values() if v.generation == 1]
+    archive = repo.refs("refs/augnes/archive/")
+    assert set(archive) == {f"refs/augnes/archive/{cid}" for cid in stats.variants}
+    for child in children:
+        branch = f"augnes/g001/{child.candidate_id}"
+        sha = repo.resolve(f"refs/heads/{branch}")
+        assert sha == child.commit == archive[f"refs/augnes/archive/{child.candidate_id}"]
+        trailers = dict(repo.trailers(sha))
+        assert trailers["Augnes-Candidate"] == child.candidate_id
+        assert trailers["Augnes-Generation"] == "1"
+        assert trailers["Augnes-Operator"] == child.operator
+        assert int(trailers["Augnes-Seed"]) >= 0
+        harness = trailers["Augnes-Harness"]
+        assert repo.parents(sha)[0] == harness
+        assert repo.message(harness).startswith("augnes(g000): baseline")
+        for parent in child.parents:
+            assert repo.is_ancestor(
+                stats.variants[parent].commit, sha
+            )  # git log --graph draws the edge
+        pull = forge.find_pull(branch)
+        assert pull is not None and pull.head_sha == sha
+        assert pull.title.startswith(f"[augnes g001] {child.candidate_id} ← ")
+        assert pull.statuses["augnes/benchmark"].state == "success"
+        assert any("<!-- augnes:report -->" in c.body for c in pull.comments)
+        if child.status == "elite":
+            assert pull.state == "merged" and "augnes:selected" in pull.labels
+            merge = pull.merge_commit
+            assert merge is not None and repo.parents(merge)[1] == sha
+            assert repo.is_ancestor(merge, repo.branch_sha("main"))
+        else:
+            assert pull.state == "closed" and "augnes:rejected" in pull.labels
+            assert not repo.is_ancestor(sha, repo.branch_sha("main"))
+
+
+def test_the_run_is_reproducible(seeded_repo: Path, tmp_path: Path) -> None:
+    twin = tmp_path / "twin"
+    shutil.copytree(seeded_repo, twin)
+    run(seeded_repo, generations=2, mutations=2)
+    run(twin, generations=2, mutations=2)
+    a, ja = lineage(seeded_repo)
+    b, jb = lineage(twin)
+    assert {k: (v.decision, v.selection_score) for k, v in a.variants.items()} == {
+        k: (v.decision, v.selection_score) for k, v in b.variants.items()
+    }
+    assert [(j.key, j.reward) for j in ja] == [(j.key, j.reward) for j in jb]
+
+
+def test_a_broken_manifest_is_reported_and_the_others_still_run(seeded_repo: Path) -> None:
+    manifest = seeded_repo / "strategies" / "mlp" / "strategy.toml"
+    commit_file(
+        seeded_repo,
+        "strategies/mlp/strategy.toml",
+        manifest.read_text().replace('type = "int"', 'type = "integer"', 1),
+    )
+    _, events = run(seeded_repo, generations=1, mutations=2)
+    problems = [e.detail for e in events if e.kind == "problem"]
+    assert any(
+        "strategies/mlp/strategy.toml" in p and "params.hidden_dim.type" in p for p in problems
+    )
+    stats, _ = lineage(seeded_repo)
+    assert sorted(stats.elites) == ["heuristic", "linear"]
+
+
+def test_a_failing_strategy_is_deferred_and_its_content_cached(seeded_repo: Path) -> None:
+    policy = seeded_repo / "strategies" / "linear" / "policy.py"
+    commit_file(
+        seeded_repo,
+        "strategies/linear/policy.py",
+        policy.read_text().replace(
+            "    def act(self, obs: np.ndarray) -> np.ndarray:\n",
+            "    def act(self, obs: np.ndarray) -> np.ndarray:\n        raise RuntimeError('broken')\n",
+        ),
+    )
+    run(seeded_repo, generations=2, mutations=3)
+    stats, judgments = lineage(seeded_repo)
+    broken = stats.elites["linear"]
+    assert all(j.failure == "crash" for j in judgments if j.variant == broken)
+    assert stats.variants[broken].mutate_next and stats.variants[broken].penalty > 0
+    assert stats.variants[broken].content in stats.failure_cache
+    deferrals = [
+        Deferral.model_validate_json(x)
+        for x in git(seeded_repo, "show", "main:lineage/deferred_strategies.jsonl").splitlines()
+    ]
+    children = [v for v in stats.variants.values() if v.strategy == "linear" and v.generation > 0]
+    assert {d.variant for d in deferrals} == {c.candidate_id for c in children}
+
+
+def test_a_persons_edit_on_main_enters_as_a_human_variant(seeded_repo: Path) -> None:
+    run(seeded_repo, generations=1, mutations=1)
+    params = json.loads((seeded_repo / "strategies" / "heuristic" / "params.json").read_text())
+    params["cart_rate_gain"] = 1.0
+    commit_file(
+        seeded_repo, "strategies/heuristic/params.json", json.dumps(params, indent=2) + "\n"
+    )
+    run(seeded_repo, generations=1, mutations=1)
+    stats, _ = lineage(seeded_repo)
+    human = [v for v in stats.variants.values() if v.operator == "human"]
+    assert len(human) == 1 and stats.elites["heuristic"] == human[0].candidate_id
+
+
+def test_an_interrupted_generation_is_counted_and_nothing_is_redone(seeded_repo: Path) -> None:
+    run(seeded_repo, generations=1, mutations=2)
+    summaries, _ = run(seeded_repo, generations=1, mutations=2)
+    assert [s.generation for s in summaries] == [2]
+    assert Loop(Workspace.open(seeded_repo)).run(generations=None, until=2, mutations=2) == []
+
+
+@pytest.mark.parametrize("formula", ["weighted", "v06"])
+def test_the_selection_formula_is_configurable(seeded_repo: Path, formula: str) -> None:
+    pyproject = seeded_repo / "pyproject.toml"
+    commit_file(
+        seeded_repo,
+        "pyproject.toml",
+        pyproject.read_text() + f'\n[tool.augnes.selection]\nformula = "{formula}"\n',
+    )
+    run(seeded_repo, generations=1, mutations=1)
+    stats, _ = lineage(seeded_repo)
+    assert stats.formula == formula
+    v = next(iter(stats.variants.values()))
+    expected = (
+        v.mean_reward + 0.5 * v.avg_advantage
+        if formula == "v06"
+        else 0.5 * v.mean_reward + 0.3 * v.avg_advantage + 0.2 * v.delta_score
+    )
+    assert v.selection_score == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_crash_between_the_stats_commit_and_cleanup_is_finished_on_rerun(
+    seeded_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    twin = tmp_path / "twin"
+    shutil.copytree(seeded_repo, twin)
+    run(twin, generations=1, mutations=2)
+    real = Loop._finish
+    calls = {"n": 0}
+
+    def crash_once(self: Loop, journal, new_main):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:  # generation 1: main already moved, pending and journal still there
+            raise KeyboardInterrupt
+        real(self, journal, new_main)
+
+    monkeypatch.setattr(Loop, "_finish", crash_once)
+    with pytest.raises(KeyboardInterrupt):
+        run(seeded_repo, generations=1, mutations=2)
+    monkeypatch.setattr(Loop, "_finish", real)
+    assert (seeded_repo / ".git/augnes/journal.json").exists()
+    summaries, _ = run(seeded_repo, generations=1, mutations=2)
+    assert [s.generation for s in summaries] == [1]  # finished, not evaluated again
+    a, ja = lineage(seeded_repo)
+    b, jb = lineage(twin)
+    assert [(j.key, j.reward) for j in ja] == [(j.key, j.reward) for j in jb]
+    assert a.generation == b.generation == 1
+    assert not (seeded_repo / ".git/augnes/journal.json").exists()

@@ -1,0 +1,84 @@
+"""Golden files for what people read. Regenerate with AUGNES_UPDATE_GOLDEN=1 and review the diff."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bot.report import pr_body, report_comment
+from bot.scoring import GoalScore, VariantScore, Weights
+from bot.selection import Decision
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def check(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("AUGNES_UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")
+
+
+def score(bench: float, s: float, goals: dict[str, float]) -> VariantScore:
+    return VariantScore(
+        uses=40,
+        fails=0,
+        mean_reward=bench,
+        avg_advantage=bench - 0.5,
+        benchmark_score=bench,
+        delta_score=0.01,
+        selection_score=s,
+        sum_regret=100.0,
+        avg_regret=2.5,
+        goals={g: GoalScore(20, 0, v, 10.0, 0.5) for g, v in goals.items()},
+    )
+
+
+PARENT = score(0.62, 0.41, {"cartpole": 0.9, "pendulum": 0.34})
+CHILD = score(0.7, 0.46, {"cartpole": 1.0, "pendulum": 0.4})
+
+
+def test_pull_request_body() -> None:
+    body = pr_body(
+        candidate="c-7f3a9e1",
+        strategy="heuristic",
+        niche="heuristic/c1",
+        generation=42,
+        operator="perturb",
+        summary="perturb pend_kd, pend_kp",
+        parents=["c-1b2c3d4"],
+        parent_scores={"c-1b2c3d4": PARENT},
+        diffstat="1 file(s) changed",
+        harness="a" * 40,
+        seed=1234,
+    )
+    check("pr_body.md", body)
+
+
+def test_sticky_report_comment_merged_and_closed() -> None:
+    merged = Decision("c-7f3a9e1", True, "S 0.4600 ≥ threshold 0.4150", 0.415)
+    check(
+        "report_merged.md",
+        report_comment(
+            candidate="c-7f3a9e1",
+            child=CHILD,
+            parent=PARENT,
+            elite=PARENT,
+            elite_id="c-1b2c3d4",
+            decision=merged,
+            weights=Weights(),
+        ),
+    )
+    closed = Decision("c-7f3a9e1", False, "goal pendulum regressed", 0.5)
+    check(
+        "report_closed_v06.md",
+        report_comment(
+            candidate="c-7f3a9e1",
+            child=CHILD,
+            parent=None,
+            elite=None,
+            elite_id=None,
+            decision=closed,
+            weights=Weights(formula="v06"),
+        ),
+    )

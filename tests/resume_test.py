@@ -1,0 +1,188 @@
+"""Interrupting `augnes run` with SIGKILL at several points, then running it again, gives the
+same record as a run that was never interrupted: no duplicate and nothing lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bot.records import Judgment, StrategyStatsFile
+from tests.conftest import ROOT, git
+
+UNTIL = ["run", "--until-generation", "2", "--mutations", "3"]
+
+
+def augnes(repo: Path, *args: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "-C", str(repo), *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def finish(repo: Path) -> None:
+    proc = augnes(repo, *UNTIL)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err.decode()
+
+
+def record(repo: Path) -> dict[str, object]:
+    stats = StrategyStatsFile.model_validate_json(
+        git(repo, "show", "main:lineage/strategy_stats.json")
+    )
+    judgments = [
+        Judgment.model_validate_json(x)
+        for x in git(repo, "show", "main:lineage/judgments.jsonl").splitlines()
+    ]
+    pulls = [
+        json.loads(p.read_text()) for p in sorted((repo / ".git/augnes/forge/pulls").glob("*.json"))
+    ]
+    branches = git(repo, "for-each-ref", "--format=%(refname)", "refs/heads/augnes/").splitlines()
+    archive = git(repo, "for-each-ref", "--format=%(refname)", "refs/augnes/archive/").splitlines()
+    return {
+        "variants": {
+            k: (v.decision, v.status, round(v.selection_score, 6))
+            for k, v in stats.variants.items()
+        },
+        "judgments": sorted(
+            (j.variant, j.goal_id, j.episode, j.reward, j.failure) for j in judgments
+        ),
+        "duplicates": len(judgments) - len({j.key for j in judgments}),
+        "pulls": sorted((p["branch"], p["state"]) for p in pulls),
+        "branches": branches,
+        "archive": archive,
+        "generations": [s.generation for s in stats.generations],
+        "main_subjects": git(repo, "log", "--first-parent", "--format=%s", "main").splitlines(),
+    }
+
+
+@pytest.fixture(scope="module")
+def reference(
+    tmp_path_factory: pytest.TempPathFactory, _seeded_template: Path
+) -> dict[str, object]:
+    repo = tmp_path_factory.mktemp("reference") / "repo"
+    shutil.copytree(_seeded_template, repo, symlinks=True)
+    finish(repo)
+    return record(repo)
+
+
+def pending(repo: Path) -> bool:
+    path = repo / ".git/augnes/pending-judgments.jsonl"
+    return path.exists() and path.stat().st_size > 0
+
+
+def decided(repo: Path) -> bool:
+    return (
+        any(
+            '"state": "merged"' in p.read_text() or '"state": "closed"' in p.read_text()
+            for p in (repo / ".git/augnes/forge/pulls").glob("*.json")
+        )
+        if (repo / ".git/augnes/forge/pulls").exists()
+        else False
+    )
+
+
+def second_generation(repo: Path) -> bool:
+    journal = repo / ".git/augnes/journal.json"
+    try:
+        return journal.exists() and '"generation": 2' in journal.read_text()
+    except OSError:
+        return False
+
+
+POINTS: dict[str, Callable[[Path], bool]] = {
+    "planned": lambda repo: (repo / ".git/augnes/journal.json").exists(),
+    "evaluating": pending,
+    "selecting": decided,
+    "next-generation": second_generation,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", sorted(POINTS))
+def test_sigkill_then_rerun_gives_the_uninterrupted_record(
+    point: str, reference: dict[str, object], _seeded_template: Path, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(_seeded_template, repo, symlinks=True)
+    proc = augnes(repo, *UNTIL)
+    deadline = time.monotonic() + 120
+    while not POINTS[point](repo):
+        assert proc.poll() is None, "the run ended before the kill point"
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finish(repo)
+    assert record(repo) == reference
+    assert reference["duplicates"] == 0
+
+
+@pytest.mark.slow
+def test_two_kills_in_a_row(
+    reference: dict[str, object], _seeded_template: Path, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(_seeded_template, repo, symlinks=True)
+    for condition in (pending, decided):
+        proc = augnes(repo, *UNTIL)
+        while not condition(repo) and proc.poll() is None:
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finish(repo)
+    assert record(repo) == reference
+
+
+def test_no_worker_survives_the_bot(seeded_repo: Path) -> None:
+    proc = augnes(seeded_repo, *UNTIL)
+    while not pending(seeded_repo):
+        assert proc.poll() is None
+        time.sleep(0.002)
+    children = subprocess.run(
+        ["pgrep", "-f", "bot/sandbox/(zygote|worker).py"], capture_output=True, text=True
+    )
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    pids = [int(p) for p in children.stdout.split()]
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.05)
+    assert pids and not any(_alive(p) for p in pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split()[2] != "Z"
+
+
+@pytest.mark.slow
+def test_ctrl_c_then_rerun_gives_the_uninterrupted_record(
+    reference: dict[str, object], _seeded_template: Path, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(_seeded_template, repo, symlinks=True)
+    proc = augnes(repo, *UNTIL)
+    while not pending(repo):
+        assert proc.poll() is None
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and b"Aborted" in err
+    finish(repo)
+    assert record(repo) == reference
