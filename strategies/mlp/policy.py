@@ -28,7 +28,9 @@ class MLPPolicy:
         with torch.no_grad():
             for layer in (self.net[0], self.net[2]):
                 fan_in = layer.weight.shape[1]
-                layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * scale / fan_in**0.5)
+                layer.weight.copy_(
+                    torch.randn(layer.weight.shape, generator=generator) * scale / fan_in**0.5
+                )
                 layer.bias.copy_(torch.randn(layer.bias.shape, generator=generator) * 0.1 * scale)
         scales = list(params["input_scale"]) + [1.0] * obs_dim
         self.input_scale = torch.tensor(scales[:obs_dim], dtype=torch.float32)
@@ -40,7 +42,7 @@ class MLPPolicy:
             return out.argmax(dim=1).numpy().astype(np.int64)
         low = np.asarray(self.action["low"])
         high = np.asarray(self.action["high"])
-        return (np.tanh(out.numpy().astype(np.float64)) * (high - low) / 2 + (high + low) / 2)
+        return np.tanh(out.numpy().astype(np.float64)) * (high - low) / 2 + (high + low) / 2
 
 
 def make_policy(params: dict, spec: dict) -> MLPPolicy:
