@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from bot.sandbox import Sandbox, Worker, WorkerFailure
 log = logging.getLogger(__name__)
 
 BOX_TOLERANCE = 1e-6
+LANES = 3  # requests in flight: one lane is stepped while the worker answers the other
 
 
 @dataclass(frozen=True)
@@ -128,9 +130,10 @@ class _Batch:
 
     def fail(self, rows: Sequence[int], kind: str) -> None:
         now = time.perf_counter()
-        for i in rows:
+        gone = set(rows) & set(self.active)
+        for i in gone:
             self.failure[i], self.ended[i] = kind, now
-        self.active = [i for i in self.active if i not in set(rows)]
+        self.active = [i for i in self.active if i not in gone]
 
 
 class Session:
@@ -239,74 +242,101 @@ class Session:
         self._ready.add(goal_id)
 
     def _lockstep(self, batches: list[_Batch]) -> None:
-        record = self.transitions
-        while True:
-            now = time.perf_counter()
-            for batch in batches:
-                if batch.active and now > batch.deadline:
-                    batch.fail(list(batch.active), "timeout")
-            live = [b for b in batches if b.active]
-            if not live or self.worker is None:
-                for b in live:
-                    b.fail(list(b.active), "crash")
-                return
-            obs = [np.stack([b.obs[i] for i in b.active]) for b in live]
-            header = {
-                "op": "act",
-                "parts": [
-                    {"goal": b.goal.goal_id, "shape": list(o.shape)}
-                    for b, o in zip(live, obs, strict=False)
-                ],
-            }
+        """Step every episode until all have ended, with two requests in flight.
+
+        The episodes are split into two lanes (even and odd rows of every goal). While the
+        worker computes one lane's actions, the bot steps the other lane's environments, so
+        the wire's round-trip latency hides behind useful work instead of adding to it."""
+        inflight: deque[list[tuple[_Batch, list[int]]]] = deque()
+        for lane in range(LANES):
+            self._request(batches, lane, inflight)
+        while inflight:
+            sent = inflight.popleft()
+            lane = sent[0][1][0] % LANES
+            assert self.worker is not None
             try:
-                reply, data = self.worker.call(
-                    header, b"".join(o.tobytes() for o in obs), timeout=self.reply_timeout
-                )
+                reply, data = self.worker.receive(timeout=self.reply_timeout)
                 parts = reply["parts"]
-                if not isinstance(parts, list) or len(parts) != len(live):
+                if not isinstance(parts, list) or len(parts) != len(sent):
                     raise WorkerFailure("malformed", "the reply does not answer every goal")
             except (WorkerFailure, KeyError, TypeError) as exc:
                 kind = exc.kind if isinstance(exc, WorkerFailure) else "malformed"
-                for b in live:
+                for b in batches:
                     b.fail(list(b.active), kind)
                 self._drop()
                 return
             offset = 0
-            for b, part in zip(live, parts, strict=False):
-                offset = self._apply(b, part, data, offset, record)
+            for (b, rows), part in zip(sent, parts, strict=True):
+                offset = self._apply(b, rows, part, data, offset)
+            self._request(batches, lane, inflight)
 
-    def _apply(
-        self, b: _Batch, part: Any, data: bytes, offset: int, record: dict[str, Transitions] | None
-    ) -> int:
-        """Check one goal's actions and step its environments. Returns the next payload offset."""
+    def _request(
+        self, batches: list[_Batch], lane: int, inflight: deque[list[tuple[_Batch, list[int]]]]
+    ) -> None:
+        """Send one lane's observations, if any of its episodes is still running."""
+        now = time.perf_counter()
+        for b in batches:
+            if b.active and now > b.deadline:
+                b.fail(list(b.active), "timeout")
+        sent = [(b, rows) for b in batches if (rows := [i for i in b.active if i % LANES == lane])]
+        if not sent:
+            return
+        if self.worker is None:
+            for b, rows in sent:
+                b.fail(rows, "crash")
+            return
+        obs = [np.stack([b.obs[i] for i in rows]) for b, rows in sent]
+        header = {
+            "op": "act",
+            "parts": [
+                {"goal": b.goal.goal_id, "shape": list(o.shape)}
+                for (b, _), o in zip(sent, obs, strict=True)
+            ],
+        }
+        try:
+            self.worker.send(header, b"".join(o.tobytes() for o in obs), timeout=self.reply_timeout)
+        except WorkerFailure as failure:
+            for b in batches:
+                b.fail(list(b.active), failure.kind)
+            self._drop()
+            return
+        inflight.append(sent)
+
+    def _apply(self, b: _Batch, rows: list[int], part: Any, data: bytes, offset: int) -> int:
+        """Check one goal's actions for `rows` and step those environments. Returns the next
+        payload offset."""
+        rows = [i for i in rows if i in b.active]  # a deadline may have failed some meanwhile
         if not isinstance(part, dict) or "error" in part:
             kind = str(part.get("error", "malformed")) if isinstance(part, dict) else "malformed"
-            b.fail(list(b.active), kind if kind in ("crash", "protocol") else "malformed")
+            b.fail(rows, kind if kind in ("crash", "protocol") else "malformed")
             return offset
         try:
             size = int(part["bytes"])
         except (KeyError, TypeError, ValueError):
-            b.fail(list(b.active), "malformed")
+            b.fail(rows, "malformed")
             return len(data)  # the rest of the payload cannot be located any more
         try:
             actions = np.frombuffer(data[offset : offset + size], dtype=np.dtype(part["dtype"]))
             actions = actions.reshape(part["shape"])
-            valid = check_actions(actions, b.spec["action"], len(b.active))
+            valid = check_actions(actions, b.spec["action"], int(part["shape"][0]))
         except WorkerFailure as failure:
-            b.fail(list(b.active), failure.kind)
+            b.fail(rows, failure.kind)
             return offset + size
-        except (KeyError, TypeError, ValueError):
-            b.fail(list(b.active), "malformed")
+        except (KeyError, TypeError, ValueError, IndexError):
+            b.fail(rows, "malformed")
+            return offset + size
+        if len(valid) != len(rows):  # rows failed by a deadline while the reply was on its way
             return offset + size
         discrete = b.spec["action"]["type"] == "discrete"
         chosen = (
             np.where(valid, actions, 0).astype(np.int64)  # invalid rows are never stepped
             if discrete
-            else actions.reshape(len(b.active), -1).astype(np.float32)
+            else actions.reshape(len(rows), -1).astype(np.float32)
         )
+        record = self.transitions
         log_to = record.setdefault(b.goal.goal_id, Transitions()) if record is not None else None
-        still, bad = [], []
-        for row, i in enumerate(b.active):
+        ended, bad = [], []
+        for row, i in enumerate(rows):
             if not valid[row]:
                 bad.append(i)
                 continue
@@ -322,13 +352,12 @@ class Session:
             b.obs[i] = next_obs
             if terminated or truncated:
                 b.ended[i] = time.perf_counter()
-            else:
-                still.append(i)
-        b.active = still
+                ended.append(i)
+        if ended:
+            done = set(ended)
+            b.active = [i for i in b.active if i not in done]
         if bad:
-            now = time.perf_counter()
-            for i in bad:
-                b.failure[i], b.ended[i] = "invalid_action", now
+            b.fail(bad, "invalid_action")
         return offset + size
 
     def _episodes(self, b: _Batch, started: float) -> list[Episode]:

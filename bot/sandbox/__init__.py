@@ -18,9 +18,16 @@ class WorkerFailure(Exception):
 
 
 class Worker(Protocol):
+    """One running strategy. Requests are answered in order; `send` may run ahead of
+    `receive` (the evaluator keeps two requests in flight)."""
+
     def call(
         self, header: dict[str, Any], payload: bytes = b"", *, timeout: float
     ) -> tuple[dict[str, Any], bytes]: ...
+
+    def send(self, header: dict[str, Any], payload: bytes = b"", *, timeout: float) -> None: ...
+
+    def receive(self, *, timeout: float) -> tuple[dict[str, Any], bytes]: ...
 
     def close(self) -> None: ...
 

@@ -13,9 +13,9 @@ import contextlib
 import json
 import os
 import select
-import selectors
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -44,14 +44,18 @@ def worker_environment() -> dict[str, str]:
 
 
 class PipeWorker(abc.ABC):
-    """The bot's end of a worker: the wire (two pipes), a drained stderr, kill on close."""
+    """The bot's end of a worker: the wire (one Unix socket), a drained stderr, kill on close.
 
-    def __init__(self, wire_in: int, wire_out: int, stderr: IO[bytes], *, timeout: float) -> None:
-        self._in = wire_in
-        self._out = wire_out
-        os.set_blocking(self._out, False)
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self._out, selectors.EVENT_READ)
+    Reply timeouts are enforced by the kernel (SO_RCVTIMEO), so a round trip costs one
+    send and, usually, one receive: no poll, and no way for a worker (or a child it left
+    holding the socket) to block the bot past its deadline."""
+
+    def __init__(self, wire: socket.socket, stderr: IO[bytes], *, timeout: float) -> None:
+        self._wire = wire
+        self._fd = wire.fileno()
+        wire.setblocking(True)
+        self._timeout = -1.0
+        self._set_timeout(timeout)
         self._buffer = bytearray()
         self._closed = False
         self._stderr = bytearray()
@@ -67,6 +71,14 @@ class PipeWorker(abc.ABC):
             raise WorkerFailure(
                 str(header.get("kind", "protocol")), str(header.get("message", header))
             )
+
+    def _set_timeout(self, seconds: float) -> None:
+        if seconds != self._timeout:
+            whole = max(0.001, seconds)
+            value = struct.pack("ll", int(whole), int((whole % 1) * 1_000_000))
+            self._wire.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+            self._wire.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+            self._timeout = seconds
 
     def _drain(self) -> None:
         read = getattr(self._stderr_stream, "read1", self._stderr_stream.read)
@@ -89,12 +101,16 @@ class PipeWorker(abc.ABC):
     def _fill(self, size: int, deadline: float) -> None:
         while len(self._buffer) < size:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self._selector.select(remaining):
+            if remaining <= 0:
                 raise WorkerFailure("timeout", "the worker did not answer in time")
+            if remaining < self._timeout / 2:  # a reply in many pieces: tighten the clock
+                self._set_timeout(remaining)
             try:
-                chunk = os.read(self._out, 1 << 20)
-            except BlockingIOError:
-                continue
+                chunk = os.read(self._fd, 1 << 20)
+            except BlockingIOError:  # SO_RCVTIMEO expired
+                raise WorkerFailure("timeout", "the worker did not answer in time") from None
+            except OSError:
+                raise self._gone("went away") from None
             if not chunk:
                 raise self._gone("exited")
             self._buffer += chunk
@@ -116,12 +132,22 @@ class PipeWorker(abc.ABC):
     def call(
         self, header: dict[str, Any], payload: bytes = b"", *, timeout: float
     ) -> tuple[dict[str, Any], bytes]:
+        self.send(header, payload, timeout=timeout)
+        return self.receive(timeout=timeout)
+
+    def send(self, header: dict[str, Any], payload: bytes = b"", *, timeout: float) -> None:
+        self._set_timeout(timeout)
         view = memoryview(encode(header, payload))
         try:
             while view:
-                view = view[os.write(self._in, view) :]
+                view = view[os.write(self._fd, view) :]
+        except BlockingIOError:  # SO_SNDTIMEO expired: the worker stopped reading
+            raise WorkerFailure("timeout", "the worker stopped reading its input") from None
         except OSError:
             raise self._gone("went away") from None
+
+    def receive(self, *, timeout: float) -> tuple[dict[str, Any], bytes]:
+        self._set_timeout(timeout)
         reply, data = self._read(time.monotonic() + timeout)
         if reply.get("op") == "error":
             raise WorkerFailure(str(reply.get("kind", "crash")), str(reply.get("message", "")))
@@ -134,10 +160,7 @@ class PipeWorker(abc.ABC):
         self._closed = True
         self._terminate()
         self._wait_dead(5.0)
-        self._selector.close()
-        for fd in (self._in, self._out):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self._wire.close()
         with contextlib.suppress(OSError):
             self._stderr_stream.close()
 
@@ -155,27 +178,22 @@ class PipeWorker(abc.ABC):
 
 
 class PopenWorker(PipeWorker):
-    """A worker started as a fresh interpreter."""
+    """A worker started as a fresh interpreter; its stdin and stdout are the wire socket."""
 
     def __init__(self, argv: list[str], cwd: Path, *, timeout: float) -> None:
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=cwd,
-            env=worker_environment(),
-            start_new_session=True,
-        )
-        assert self.proc.stdin and self.proc.stdout and self.proc.stderr
-        super().__init__(
-            os.dup(self.proc.stdin.fileno()),
-            os.dup(self.proc.stdout.fileno()),
-            self.proc.stderr,
-            timeout=timeout,
-        )
-        self.proc.stdin.close()
-        self.proc.stdout.close()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        with theirs:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=theirs.fileno(),
+                stdout=theirs.fileno(),
+                stderr=subprocess.PIPE,
+                cwd=cwd,
+                env=worker_environment(),
+                start_new_session=True,
+            )
+        assert self.proc.stderr
+        super().__init__(ours, self.proc.stderr, timeout=timeout)
 
     def _terminate(self) -> None:
         if self.proc.poll() is None:
@@ -190,12 +208,10 @@ class PopenWorker(PipeWorker):
 class ForkedWorker(PipeWorker):
     """A worker forked by the zygote; the bot holds a pidfd to end it without a pid race."""
 
-    def __init__(
-        self, pid: int, wire_in: int, wire_out: int, stderr: int, *, timeout: float
-    ) -> None:
+    def __init__(self, pid: int, wire: socket.socket, stderr: int, *, timeout: float) -> None:
         self.pid = pid
         self.pidfd = os.pidfd_open(pid)
-        super().__init__(wire_in, wire_out, os.fdopen(stderr, "rb", buffering=0), timeout=timeout)
+        super().__init__(wire, os.fdopen(stderr, "rb", buffering=0), timeout=timeout)
 
     def _terminate(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -253,32 +269,34 @@ class Zygote:
         return ours
 
     def spawn(self, strategy_dir: Path, *, timeout: float) -> ForkedWorker:
-        to_child, from_child, err = os.pipe(), os.pipe(), os.pipe()
-        theirs = [to_child[0], from_child[1], err[1]]
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        err_read, err_write = os.pipe()
         try:
             with self._lock:
                 control = self._control
                 if control is None or self._proc is None or self._proc.poll() is not None:
                     control = self._start(timeout)
                 try:
+                    request = json.dumps({"strategy_dir": str(strategy_dir)}).encode()
                     socket.send_fds(
-                        control, [json.dumps({"strategy_dir": str(strategy_dir)}).encode()], theirs
+                        control, [request], [theirs.fileno(), theirs.fileno(), err_write]
                     )
                     reply = json.loads(control.recv(4096) or b"{}")
                 except (OSError, ValueError) as exc:
                     self.close()
                     raise WorkerFailure("load_error", f"the worker zygote failed: {exc}") from None
         except BaseException:
-            for fd in (*to_child, *from_child, *err):
-                os.close(fd)
+            ours.close()
+            os.close(err_read)
             raise
-        for fd in theirs:
-            os.close(fd)
+        finally:
+            theirs.close()
+            os.close(err_write)
         if "pid" not in reply:
-            for fd in (to_child[1], from_child[0], err[0]):
-                os.close(fd)
+            ours.close()
+            os.close(err_read)
             raise WorkerFailure("load_error", f"the worker zygote refused: {reply}")
-        return ForkedWorker(int(reply["pid"]), to_child[1], from_child[0], err[0], timeout=timeout)
+        return ForkedWorker(int(reply["pid"]), ours, err_read, timeout=timeout)
 
     def close(self) -> None:
         if self._control is not None:

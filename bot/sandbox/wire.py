@@ -65,3 +65,20 @@ def parse_json(raw: bytes) -> dict[str, Any]:
 def read_frame(fd: int) -> tuple[dict[str, Any], bytes]:
     json_len, payload_len = decode_header(read_exact(fd, HEADER.size))
     return parse_json(read_exact(fd, json_len)), read_exact(fd, payload_len)
+
+
+class FrameReader:
+    """Reads frames from a pipe through a buffer: usually one system call per frame."""
+
+    def __init__(self, fd: int) -> None:
+        self._stream = os.fdopen(fd, "rb", buffering=1 << 16, closefd=False)
+
+    def _exact(self, size: int) -> bytes:
+        data = self._stream.read(size) if size else b""
+        if len(data) != size:
+            raise WireError("the peer closed the pipe")
+        return data
+
+    def read(self) -> tuple[dict[str, Any], bytes]:
+        json_len, payload_len = decode_header(self._exact(HEADER.size))
+        return parse_json(self._exact(json_len)), self._exact(payload_len)

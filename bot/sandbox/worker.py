@@ -17,7 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
-from wire import WireError, read_frame, write_frame  # noqa: E402
+from wire import FrameReader, WireError, write_frame  # noqa: E402
 
 
 def _load(strategy_dir: Path):  # type: ignore[no-untyped-def]
@@ -77,9 +77,10 @@ def serve(strategy_dir: Path, wire_in: int, wire_out: int) -> int:
         return 1
     write_frame(wire_out, {"op": "ready"})
     policies = {}
+    reader = FrameReader(wire_in)
     while True:
         try:
-            header, payload = read_frame(wire_in)
+            header, payload = reader.read()
         except WireError:
             return 0
         op = header.get("op")
