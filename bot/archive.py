@@ -36,6 +36,7 @@ class Archive:
     elites: dict[str, str] = field(default_factory=dict)  # strategy -> candidate id on main
     _grouped: dict[str, list[Judgment]] | None = field(default=None, repr=False)
     _keys: set[tuple[str, str, int]] | None = field(default=None, repr=False)
+    _baselines: dict[int, dict[str, float]] = field(default_factory=dict, repr=False)
 
     def by_variant(self) -> dict[str, list[Judgment]]:
         if self._grouped is None:
@@ -59,6 +60,8 @@ class Archive:
             keys.add(j.key)
             grouped[j.variant].append(j)
         self.judgments.extend(fresh)
+        if fresh:
+            self._baselines.clear()
         return fresh
 
     def children(self) -> dict[str, int]:
@@ -78,7 +81,9 @@ class Archive:
         self.meta[cid] = replace(self.meta[cid], **changes)  # type: ignore[arg-type]
 
     def baselines(self, *, window: int) -> dict[str, float]:
-        return goal_baselines(self.judgments, window=window)
+        if window not in self._baselines:
+            self._baselines[window] = goal_baselines(self.judgments, window=window)
+        return self._baselines[window]
 
     def scores(
         self, *, weights: Weights, goal_weights: Mapping[str, float], window: int

@@ -121,7 +121,14 @@ class Workspace:
         blob = self.repo.tree_sha(commit, path)
         if blob not in self._parsed:
             text = (self.repo.read_file(commit, path) or b"").decode()
-            records, problems = parse_jsonl(text, Judgment, source=f"{path}@{commit[:10]}")
+            known = next(iter(self._parsed.values()), ("", []))
+            if known[0] and text.startswith(known[0]):  # append-only: parse the new tail only
+                tail, problems = parse_jsonl(
+                    text[len(known[0]) :], Judgment, source=f"{path}@{commit[:10]}"
+                )
+                records = known[1] + tail
+            else:
+                records, problems = parse_jsonl(text, Judgment, source=f"{path}@{commit[:10]}")
             self.problems.extend(p for p in problems if p not in self.problems)
             self._parsed = {blob: (text, records)}
         text, records = self._parsed[blob]
