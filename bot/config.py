@@ -21,6 +21,9 @@ class _Section(BaseModel):
 
 class SelectionConfig(_Section):
     formula: Literal["weighted", "v06"] = "weighted"
+    # In the merge comparison, measure delta_score of child and elite against the elite
+    # ("elite": the elite counts 0) or each against its own parent ("parent").
+    compare_delta: Literal["elite", "parent"] = "elite"
     w_mean: float = Field(0.5, ge=0, le=1)
     w_advantage: float = Field(0.3, ge=0, le=1)
     w_delta: float = Field(0.2, ge=0, le=1)
@@ -39,8 +42,8 @@ class ParentConfig(_Section):
 
 
 class VariationConfig(_Section):
-    sigma: float = Field(0.1, gt=0, le=1)
-    rate: float = Field(0.3, gt=0, le=1)
+    sigma: float = Field(0.05, gt=0, le=1)
+    rate: float = Field(0.2, gt=0, le=1)
     crossover_rate: float = Field(0.2, ge=0, le=1)
     max_attempts: int = Field(20, ge=1, le=1000)
 

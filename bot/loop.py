@@ -43,7 +43,7 @@ from bot.reflect import active_deferrals, reflect
 from bot.report import REPORT_MARKER, pr_body, report_comment
 from bot.sandbox import Sandbox, Worker, WorkerFailure, get_sandbox
 from bot.scoring import SUCCESS_NORM, VariantScore, Weights, median, regret, reward_norm
-from bot.selection import Decision, Entrant, Rule, decide
+from bot.selection import Decision, Entrant, Rule, decide, rebase
 from bot.stats import build_regret, build_stats
 from bot.workspace import StrategySource, Workspace
 
@@ -599,7 +599,7 @@ class Loop:
     # ---- select ----------------------------------------------------------------------------
     def _select(self, journal: Journal) -> None:
         archive = self._archive(journal)
-        scores = self._scores(archive)
+        scores = self._comparison_scores(archive)
         grouped = archive.by_variant()
         children = [e for e in journal.entries if not e.baseline]
         entrants = []
@@ -645,6 +645,23 @@ class Loop:
                     ("merged: " if d.merge else "closed: ") + d.reason,
                 )
             )
+
+    def _comparison_scores(self, archive: Archive) -> dict[str, VariantScore]:
+        """Scores as the merge rule compares them (see `selection.compare_delta`)."""
+        scores = self._scores(archive)
+        if self.cfg.selection.compare_delta == "parent":
+            return scores
+        reference = {
+            name: scores[cid].benchmark_score
+            for name, cid in archive.elites.items()
+            if cid in scores
+        }
+        return {
+            cid: rebase(s, reference=reference[archive.meta[cid].strategy], weights=self.weights)
+            if archive.meta[cid].strategy in reference
+            else s
+            for cid, s in scores.items()
+        }
 
     def _apply(
         self,

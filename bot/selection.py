@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from bot.scoring import VariantScore
+from bot.scoring import VariantScore, Weights, selection_score
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,20 @@ class Decision:
     merge: bool
     reason: str
     threshold: float
+
+
+def rebase(score: VariantScore, *, reference: float, weights: Weights) -> VariantScore:
+    """The score with delta_score measured against `reference` (a benchmark_score), so that a
+    child and its niche elite are compared on the same footing: the elite's own past jump
+    over its parent says nothing about whether this child beats it."""
+    delta = score.benchmark_score - reference
+    s = selection_score(
+        mean_reward=score.mean_reward,
+        avg_advantage=score.avg_advantage,
+        delta_score=delta,
+        weights=weights,
+    )
+    return replace(score, delta_score=delta, selection_score=s)
 
 
 def paired_p_value(diffs: Sequence[float], *, rng: random.Random, rounds: int = 2000) -> float:

@@ -80,3 +80,24 @@ def test_paired_test_needs_consistent_improvement() -> None:
     assert not d.merge and "paired test" in d.reason
     steady = Entrant("c", "n", score(0.6), paired_diffs=(0.1,) * 10)
     assert judge(steady, score(0.5), rule=rule, rng=rng).merge
+
+
+def test_rebase_measures_delta_against_the_elite() -> None:
+    from dataclasses import replace
+
+    from bot.scoring import Weights
+    from bot.selection import rebase
+
+    elite = replace(score(0.70), delta_score=0.25, selection_score=0.5 * 0.7 + 0.2 * 0.25)
+    child = replace(score(0.73), delta_score=0.03, selection_score=0.5 * 0.73 + 0.2 * 0.03)
+    rule = Rule(min_improvement=0.005)
+    # literally, the elite's own past jump (0.25) outweighs a child that is better everywhere
+    assert not judge(Entrant("c", "n", child), elite, rule=rule, rng=RNG).merge
+    w = Weights()
+    fair_child, fair_elite = (
+        rebase(child, reference=0.70, weights=w),
+        rebase(elite, reference=0.70, weights=w),
+    )
+    assert fair_elite.delta_score == 0 and fair_child.delta_score == 0.73 - 0.70
+    assert fair_child.selection_score == 0.5 * 0.73 + 0.2 * (0.73 - 0.70)
+    assert judge(Entrant("c", "n", fair_child), fair_elite, rule=rule, rng=RNG).merge
