@@ -7,6 +7,7 @@ the affected episodes as classified failures; the evaluation goes on with a fres
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import deque
@@ -159,6 +160,7 @@ class Session:
         self.transitions = transitions
         self._prestarted = prestarted
         self.worker: Worker | None = None
+        self._unloadable: WorkerFailure | None = None
         self._ready: set[str] = set()
         self.episode_seconds = 0.0
 
@@ -175,24 +177,35 @@ class Session:
         self._ready.clear()
 
     def _worker(self) -> Worker:
+        """The running worker, started (or restarted after a failure) when needed. A strategy
+        that cannot even load is not started again within this session."""
+        if self._unloadable is not None:
+            raise self._unloadable
         if self.worker is None:
-            if self._prestarted is not None:
-                factory, self._prestarted = self._prestarted, None
-                self.worker = factory()
-            else:
-                self.worker = self.sandbox.start(self.strategy_dir, timeout=self.start_timeout)
+            try:
+                if self._prestarted is not None:
+                    factory, self._prestarted = self._prestarted, None
+                    self.worker = factory()
+                else:
+                    self.worker = self.sandbox.start(self.strategy_dir, timeout=self.start_timeout)
+            except WorkerFailure as failure:
+                if failure.kind == "load_error":
+                    self._unloadable = failure
+                raise
         return self.worker
 
     def run(self, plan: Sequence[tuple[Goal, Sequence[int], int]]) -> list[Episode]:
         """Run one episode per seed for every (goal, seeds, first episode index) in `plan`."""
-        batches = [self._batch(goal, seeds, first) for goal, seeds, first in plan if seeds]
-        if not batches:
+        if not any(seeds for _, seeds, _ in plan):
             return []
+        with contextlib.suppress(WorkerFailure):
+            self._worker()  # waiting for a process is not episode time (_init reports failures)
+        started = time.perf_counter()
+        batches = [self._batch(goal, seeds, first) for goal, seeds, first in plan if seeds]
         for batch in batches:
             self._init(batch)
-        started = time.perf_counter()
         for batch in batches:
-            batch.deadline = started + batch.goal.wall_limit_s
+            batch.deadline = time.perf_counter() + batch.goal.wall_limit_s
         self._lockstep(batches)
         self.episode_seconds += time.perf_counter() - started
         return [episode for batch in batches for episode in self._episodes(batch, started)]
@@ -242,9 +255,9 @@ class Session:
         self._ready.add(goal_id)
 
     def _lockstep(self, batches: list[_Batch]) -> None:
-        """Step every episode until all have ended, with two requests in flight.
+        """Step every episode until all have ended, with LANES requests in flight.
 
-        The episodes are split into two lanes (even and odd rows of every goal). While the
+        The episodes are split into lanes (rows of every goal, by index modulo LANES). While the
         worker computes one lane's actions, the bot steps the other lane's environments, so
         the wire's round-trip latency hides behind useful work instead of adding to it."""
         inflight: deque[list[tuple[_Batch, list[int]]]] = deque()
@@ -299,6 +312,7 @@ class Session:
             for b in batches:
                 b.fail(list(b.active), failure.kind)
             self._drop()
+            inflight.clear()  # the requests already sent will never be answered
             return
         inflight.append(sent)
 
