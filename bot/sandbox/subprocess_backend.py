@@ -9,6 +9,7 @@ from a zygote that has imported numpy and torch once, so a worker starts in mill
 from __future__ import annotations
 
 import abc
+import ast
 import contextlib
 import json
 import os
@@ -31,6 +32,7 @@ WORKER = HERE / "worker.py"
 ZYGOTE = HERE / "zygote.py"
 STDERR_KEEP = 64 * 1024
 DEFAULT_PRELOAD = ("numpy", "torch")
+LIGHT_PRELOAD = ("numpy",)
 
 
 def worker_environment() -> dict[str, str]:
@@ -309,21 +311,47 @@ class Zygote:
             self._proc = None
 
 
+def imported_modules(strategy_dir: Path) -> set[str]:
+    """Top-level modules the strategy's Python files import (read, never run)."""
+    names: set[str] = set()
+    for path in strategy_dir.rglob("*.py"):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, OSError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module.split(".")[0])
+    return names
+
+
 class SubprocessSandbox:
+    """Workers forked from two zygotes started at once: a light one (numpy) that is ready in
+    a fraction of a second, and a full one (numpy and torch) for strategies that import
+    torch, whose second-long import then overlaps the first evaluations."""
+
     name = "subprocess"
 
     def __init__(self, *, preload: tuple[str, ...] = DEFAULT_PRELOAD, fork: bool = True) -> None:
-        self.zygote = Zygote(preload) if fork else None
-        if self.zygote is not None:
-            self.zygote.warm_up(timeout=60.0)
+        self.heavy = set(preload) - set(LIGHT_PRELOAD)
+        self.zygotes: dict[bool, Zygote] = {}
+        if fork:
+            self.zygotes[False] = Zygote(tuple(m for m in preload if m in LIGHT_PRELOAD))
+            if self.heavy:
+                self.zygotes[True] = Zygote(preload)
+            for zygote in self.zygotes.values():
+                zygote.warm_up(timeout=120.0)
 
     def start(self, strategy_dir: Path, *, timeout: float) -> PipeWorker:
         strategy_dir = strategy_dir.resolve()
-        if self.zygote is not None:
-            return self.zygote.spawn(strategy_dir, timeout=timeout)
+        if self.zygotes:
+            heavy = bool(self.heavy & imported_modules(strategy_dir)) and True in self.zygotes
+            return self.zygotes[heavy].spawn(strategy_dir, timeout=timeout)
         argv = [sys.executable, "-I", "-B", str(WORKER), str(strategy_dir)]
         return PopenWorker(argv, strategy_dir, timeout=timeout)
 
     def close(self) -> None:
-        if self.zygote is not None:
-            self.zygote.close()
+        for zygote in self.zygotes.values():
+            zygote.close()
