@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.records import Judgment, Status
-from bot.scoring import VariantScore, Weights, goal_baselines, score_variant
+from bot.scoring import GoalTally, VariantScore, Weights, score_tallies
 
 
 @dataclass(frozen=True)
@@ -31,37 +31,53 @@ class VariantMeta:
 
 @dataclass
 class Archive:
+    """Judgments are only ever added, so per-variant tallies and per-goal prefix sums are kept
+    up to date as they arrive: scoring the whole archive costs O(variants × goals), not
+    O(judgments), and a baseline over any window costs O(1)."""
+
     meta: dict[str, VariantMeta]
     judgments: list[Judgment]
     elites: dict[str, str] = field(default_factory=dict)  # strategy -> candidate id on main
-    _grouped: dict[str, list[Judgment]] | None = field(default=None, repr=False)
-    _keys: set[tuple[str, str, int]] | None = field(default=None, repr=False)
-    _baselines: dict[int, dict[str, float]] = field(default_factory=dict, repr=False)
+    _grouped: dict[str, list[Judgment]] = field(default_factory=dict, repr=False)
+    _keys: set[tuple[str, str, int]] = field(default_factory=set, repr=False)
+    _tallies: dict[str, dict[str, GoalTally]] = field(default_factory=dict, repr=False)
+    _prefix: dict[str, list[float]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        given, self.judgments = self.judgments, []
+        self.add_judgments(given)
+
+    def copy(self) -> Archive:
+        """An independent archive with the same contents (no judgment is re-read)."""
+        twin = Archive(dict(self.meta), [], dict(self.elites))
+        twin.judgments = list(self.judgments)
+        twin._grouped = {k: list(v) for k, v in self._grouped.items()}
+        twin._keys = set(self._keys)
+        twin._tallies = {
+            cid: {g: replace(t) for g, t in goals.items()} for cid, goals in self._tallies.items()
+        }
+        twin._prefix = {k: list(v) for k, v in self._prefix.items()}
+        return twin
 
     def by_variant(self) -> dict[str, list[Judgment]]:
-        if self._grouped is None:
-            grouped: dict[str, list[Judgment]] = defaultdict(list)
-            for j in self.judgments:
-                grouped[j.variant].append(j)
-            self._grouped = grouped
         return self._grouped
 
     def judgment_keys(self) -> set[tuple[str, str, int]]:
-        if self._keys is None:
-            self._keys = {j.key for j in self.judgments}
         return self._keys
 
     def add_judgments(self, judgments: Sequence[Judgment]) -> list[Judgment]:
         """Add the judgments the archive does not hold yet; returns those."""
-        keys = self.judgment_keys()
-        fresh = [j for j in judgments if j.key not in keys]
-        grouped = self.by_variant()
-        for j in fresh:
-            keys.add(j.key)
-            grouped[j.variant].append(j)
+        fresh = []
+        for j in judgments:
+            if j.key in self._keys:
+                continue
+            self._keys.add(j.key)
+            self._grouped.setdefault(j.variant, []).append(j)
+            self._tallies.setdefault(j.variant, {}).setdefault(j.goal_id, GoalTally()).add(j)
+            prefix = self._prefix.setdefault(j.goal_id, [0.0])
+            prefix.append(prefix[-1] + j.reward_norm)
+            fresh.append(j)
         self.judgments.extend(fresh)
-        if fresh:
-            self._baselines.clear()
         return fresh
 
     def children(self) -> dict[str, int]:
@@ -81,37 +97,35 @@ class Archive:
         self.meta[cid] = replace(self.meta[cid], **changes)  # type: ignore[arg-type]
 
     def baselines(self, *, window: int) -> dict[str, float]:
-        if window not in self._baselines:
-            self._baselines[window] = goal_baselines(self.judgments, window=window)
-        return self._baselines[window]
+        """Per goal, the mean reward_norm of its last `window` judgments."""
+        out = {}
+        for goal, prefix in self._prefix.items():
+            n = len(prefix) - 1
+            k = min(n, window)
+            out[goal] = (prefix[n] - prefix[n - k]) / k if k else 0.0
+        return out
 
     def scores(
         self, *, weights: Weights, goal_weights: Mapping[str, float], window: int
     ) -> dict[str, VariantScore]:
         """Every variant's score; delta is measured against its first parent."""
         baselines = self.baselines(window=window)
-        grouped = self.by_variant()
-        bench = {
-            cid: score_variant(
-                grouped.get(cid, []),
+        empty: dict[str, GoalTally] = {}
+
+        def score(cid: str, parent_benchmark: float | None) -> VariantScore:
+            return score_tallies(
+                self._tallies.get(cid, empty),
                 baselines=baselines,
                 goal_weights=goal_weights,
-                parent_benchmark=None,
-                weights=weights,
-            ).benchmark_score
-            for cid in self.meta
-        }
-        out = {}
-        for cid, meta in self.meta.items():
-            parent = meta.parents[0] if meta.parents else None
-            out[cid] = score_variant(
-                grouped.get(cid, []),
-                baselines=baselines,
-                goal_weights=goal_weights,
-                parent_benchmark=bench.get(parent) if parent else None,
+                parent_benchmark=parent_benchmark,
                 weights=weights,
             )
-        return out
+
+        bench = {cid: score(cid, None).benchmark_score for cid in self.meta}
+        return {
+            cid: score(cid, bench.get(meta.parents[0]) if meta.parents else None)
+            for cid, meta in self.meta.items()
+        }
 
 
 def paired_diffs(child: Sequence[Judgment], elite: Sequence[Judgment]) -> tuple[float, ...]:

@@ -358,18 +358,20 @@ class Loop:
     def _materialise(self, journal: Journal) -> None:
         archive = self.ws.load_archive(journal.base, with_pending=False)
         g = journal.generation
+        todo = [e for e in journal.entries if not e.baseline and e.pr is None]
+        refs = {f"refs/heads/{branch_name(g, e.candidate_id)}": e for e in todo}
+        have = self.repo.existing(list(refs))
+        made = {
+            ref: self._commit_child(journal, e, _planned(e), archive)
+            for ref, e in refs.items()
+            if ref not in have
+        }
+        self.repo.transaction(create=made, reason=f"augnes: generation {g} candidates")
         scores: dict[str, VariantScore] = {}
-        for e in journal.entries:
-            if e.baseline or e.pr is not None:
-                continue
-            branch = branch_name(g, e.candidate_id)
-            sha = self.repo.resolve(f"refs/heads/{branch}")
+        for ref, e in refs.items():
+            branch = ref.removeprefix("refs/heads/")
+            sha = have.get(ref) or made[ref]
             plan = _planned(e)
-            if sha is None:
-                sha = self._commit_child(journal, e, plan, archive)
-                self.repo.update_ref(
-                    f"refs/heads/{branch}", sha, old=None, reason=f"augnes: {e.candidate_id}"
-                )
             e.commit = sha
             pull = self.ws.forge.find_pull(branch)
             if pull is None:
@@ -396,7 +398,8 @@ class Loop:
                     labels=["augnes", "augnes:benchmarking"],
                 )
             e.pr = pull.number
-            self._save(journal)
+        # One save for all: every step above finds its own work again (branch, pull request).
+        self._save(journal)
 
     def _commit_child(self, journal: Journal, e: Entry, plan: Planned, archive: Archive) -> str:
         parent_commits = [archive.meta[p].commit for p in e.parents]
@@ -473,10 +476,6 @@ class Loop:
     ) -> None:
         fresh = archive.add_judgments(self._judgments(e, episodes, archive, journal.generation))
         append_jsonl(self.ws.pending_path, fresh)
-        if e.commit and self.repo.resolve(archive_ref(e.candidate_id)) is None:
-            self.repo.update_ref(
-                archive_ref(e.candidate_id), e.commit, old=None, reason="augnes: archive"
-            )
         if e.pr is not None:
             self.ws.forge.set_status(
                 e.pr,
@@ -636,7 +635,6 @@ class Loop:
             if e.decision is not None or e.pr is None:
                 continue
             self._apply(journal, e, d, scores, archive)
-            self._save(journal)
             self.emit(
                 Event(
                     "decided",
@@ -645,6 +643,9 @@ class Loop:
                     ("merged: " if d.merge else "closed: ") + d.reason,
                 )
             )
+        # One save for all: merging and closing are idempotent and the decisions are
+        # recomputed identically after an interruption.
+        self._save(journal)
 
     def _comparison_scores(self, archive: Archive) -> dict[str, VariantScore]:
         """Scores as the merge rule compares them (see `selection.compare_delta`)."""
@@ -708,8 +709,7 @@ class Loop:
         text, committed = self.ws.committed_judgments(main)
         keys = {j.key for j in committed}
         new = [j for j in self.ws.pending_judgments() if j.key not in keys]
-        archive = self._archive(journal)
-        archive = Archive(archive.meta, committed + new, archive.elites)
+        archive = self._archive(journal)  # committed judgments, then the new ones
         prior = self.ws.committed_stats(main)
         for e in journal.entries:
             if e.merged:
@@ -776,7 +776,14 @@ class Loop:
         )
         message = f"{subject}\n\n{body}\n\nAugnes-Generation: {g}\nAugnes-Run: {journal.run_id}\n"
         sha = self.repo.commit_tree(tree, parents=[main], message=message)
-        self.repo.update_ref(f"refs/heads/{self.ws.base}", sha, old=main, reason=subject)
+        # main and the archive refs of every variant evaluated here move together
+        wanted = {archive_ref(e.candidate_id): e.commit for e in journal.entries if e.commit}
+        have = self.repo.existing(list(wanted))
+        self.repo.transaction(
+            create={ref: c for ref, c in wanted.items() if ref not in have},
+            move={f"refs/heads/{self.ws.base}": (sha, main)},
+            reason=subject,
+        )
         self._finish(journal, sha)
         self.emit(Event("committed", g, detail=subject))
         return summary

@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import re
+import tempfile
 import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -211,6 +212,40 @@ class Repo:
                 f"could not move {ref} to {new[:10]}: it changed under the bot ({exc.stderr.strip()}); "
                 "rerun to continue from the new state"
             ) from None
+
+    def existing(self, refs: Sequence[str]) -> dict[str, str]:
+        """Which of `refs` exist, with their commits (one git call for all)."""
+        if not refs:
+            return {}
+        out = str(self.git.for_each_ref("--format=%(refname) %(objectname)", *refs))
+        found = dict(line.split(" ", 1) for line in out.splitlines() if line)
+        return {ref: sha for ref, sha in found.items() if ref in set(refs)}
+
+    def transaction(
+        self,
+        *,
+        create: Mapping[str, str] = {},
+        move: Mapping[str, tuple[str, str]] = {},
+        reason: str,
+    ) -> None:
+        """Create refs that must not exist yet and move refs from an expected old value, all or
+        nothing, in one `git update-ref --stdin` transaction."""
+        if not create and not move:
+            return
+        lines = ["start"]
+        lines += [f"create {ref} {sha}" for ref, sha in create.items()]
+        lines += [f"update {ref} {new} {old}" for ref, (new, old) in move.items()]
+        lines += ["prepare", "commit"]
+        with tempfile.TemporaryFile() as stream:
+            stream.write(("\n".join(lines) + "\n").encode())
+            stream.seek(0)
+            try:
+                self.git.update_ref("-m", reason, "--stdin", istream=stream)
+            except git.GitCommandError as exc:
+                raise RepoError(
+                    f"could not update {', '.join([*create, *move])}: a ref changed under the bot "
+                    f"({exc.stderr.strip()}); rerun to continue from the new state"
+                ) from None
 
     def head_branch(self) -> str | None:
         try:

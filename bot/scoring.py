@@ -101,6 +101,73 @@ def benchmark_score(goal_means: Mapping[str, float], goal_weights: Mapping[str, 
     return sum(w * goal_means.get(g, 0.0) for g, w in goal_weights.items()) / total
 
 
+@dataclass
+class GoalTally:
+    """Running sums of one variant's judgments on one goal: enough for every score."""
+
+    uses: int = 0
+    fails: int = 0
+    sum_norm: float = 0.0
+    sum_regret: float = 0.0
+
+    def add(self, j: Scored) -> None:
+        self.uses += 1
+        self.fails += 1 if j.failure else 0
+        self.sum_norm += j.reward_norm
+        self.sum_regret += j.regret
+
+
+def tally(judgments: Sequence[Scored]) -> dict[str, GoalTally]:
+    tallies: dict[str, GoalTally] = defaultdict(GoalTally)
+    for j in judgments:
+        tallies[j.goal_id].add(j)
+    return dict(tallies)
+
+
+def score_tallies(
+    tallies: Mapping[str, GoalTally],
+    *,
+    baselines: Mapping[str, float],
+    goal_weights: Mapping[str, float],
+    parent_benchmark: float | None,
+    weights: Weights,
+) -> VariantScore:
+    """All of a variant's numbers from its per-goal tallies. No parent: delta 0."""
+    uses = sum(t.uses for t in tallies.values())
+    goals = {
+        goal: GoalScore(
+            uses=t.uses,
+            fails=t.fails,
+            mean_reward_norm=t.sum_norm / t.uses if t.uses else 0.0,
+            sum_regret=t.sum_regret,
+            avg_regret=t.sum_regret / t.uses if t.uses else 0.0,
+        )
+        for goal, t in sorted(tallies.items())
+    }
+    total_norm = sum(t.sum_norm for t in tallies.values())
+    mean_reward = total_norm / uses if uses else 0.0
+    # mean over judgments of (reward_norm - baseline of its goal)
+    expected = sum(t.uses * baselines.get(goal, 0.0) for goal, t in tallies.items())
+    avg_advantage = (total_norm - expected) / uses if uses else 0.0
+    bench = benchmark_score({g: s.mean_reward_norm for g, s in goals.items()}, goal_weights)
+    delta = bench - parent_benchmark if parent_benchmark is not None else 0.0
+    sum_regret = sum(t.sum_regret for t in tallies.values())
+    return VariantScore(
+        uses=uses,
+        fails=sum(t.fails for t in tallies.values()),
+        mean_reward=mean_reward,
+        avg_advantage=avg_advantage,
+        benchmark_score=bench,
+        delta_score=delta,
+        selection_score=selection_score(
+            mean_reward=mean_reward, avg_advantage=avg_advantage, delta_score=delta, weights=weights
+        ),
+        sum_regret=sum_regret,
+        avg_regret=sum_regret / uses if uses else 0.0,
+        goals=goals,
+    )
+
+
 def score_variant(
     judgments: Sequence[Scored],
     *,
@@ -110,37 +177,12 @@ def score_variant(
     weights: Weights,
 ) -> VariantScore:
     """All of a variant's numbers from its judgments. A variant with no parent has delta 0."""
-    per_goal: dict[str, list[Scored]] = defaultdict(list)
-    for j in judgments:
-        per_goal[j.goal_id].append(j)
-    goals = {
-        goal: GoalScore(
-            uses=len(items),
-            fails=sum(1 for j in items if j.failure),
-            mean_reward_norm=_mean([j.reward_norm for j in items]),
-            sum_regret=sum(j.regret for j in items),
-            avg_regret=_mean([j.regret for j in items]),
-        )
-        for goal, items in sorted(per_goal.items())
-    }
-    mean_reward = _mean([j.reward_norm for j in judgments])
-    avg_advantage = _mean([j.reward_norm - baselines.get(j.goal_id, 0.0) for j in judgments])
-    bench = benchmark_score({g: s.mean_reward_norm for g, s in goals.items()}, goal_weights)
-    delta = bench - parent_benchmark if parent_benchmark is not None else 0.0
-    sum_regret = sum(j.regret for j in judgments)
-    return VariantScore(
-        uses=len(judgments),
-        fails=sum(1 for j in judgments if j.failure),
-        mean_reward=mean_reward,
-        avg_advantage=avg_advantage,
-        benchmark_score=bench,
-        delta_score=delta,
-        selection_score=selection_score(
-            mean_reward=mean_reward, avg_advantage=avg_advantage, delta_score=delta, weights=weights
-        ),
-        sum_regret=sum_regret,
-        avg_regret=sum_regret / len(judgments) if judgments else 0.0,
-        goals=goals,
+    return score_tallies(
+        tally(judgments),
+        baselines=baselines,
+        goal_weights=goal_weights,
+        parent_benchmark=parent_benchmark,
+        weights=weights,
     )
 
 

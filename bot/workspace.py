@@ -38,6 +38,7 @@ class Workspace:
     forge: Forge
     problems: list[str] = field(default_factory=list)
     _parsed: dict[str | None, tuple[str, list[Judgment]]] = field(default_factory=dict, repr=False)
+    _archive: tuple[str, Archive] | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, root: Path) -> Workspace:
@@ -158,11 +159,22 @@ class Workspace:
         return data, records
 
     def load_archive(self, commit: str, *, with_pending: bool = True) -> Archive:
+        """The archive as committed on `commit` (built once per commit, then copied), plus
+        the judgments still pending when asked."""
+        key = "".join(
+            self.repo.tree_sha(commit, self.lineage(name)) or "-"
+            for name in ("judgments.jsonl", "strategy_stats.json")
+        )
+        if self._archive is None or self._archive[0] != key:
+            self._archive = (key, self._build_archive(commit))
+        archive = self._archive[1].copy()
+        if with_pending:
+            archive.add_judgments(self.pending_judgments())
+        return archive
+
+    def _build_archive(self, commit: str) -> Archive:
         stats = self.committed_stats(commit)
         _, judgments = self.committed_judgments(commit)
-        if with_pending:
-            seen = {j.key for j in judgments}
-            judgments += [j for j in self.pending_judgments() if j.key not in seen]
         meta: dict[str, VariantMeta] = {}
         if stats is not None:
             for cid, v in stats.variants.items():

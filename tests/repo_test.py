@@ -105,3 +105,23 @@ def test_sync_worktree_follows_the_checked_out_branch(git_repo: Path) -> None:
     assert repo.sync_worktree("main", old, new)
     assert (git_repo / "n" / "f.txt").read_text() == "new\n"
     assert git(git_repo, "status", "--porcelain") == ""
+
+
+def test_a_transaction_creates_and_moves_all_or_nothing(git_repo: Path) -> None:
+    repo = Repo(git_repo)
+    head = git(git_repo, "rev-parse", "HEAD")
+    other = commit_file(git_repo, "z.txt", "z\n")
+    repo.transaction(
+        create={"refs/augnes/archive/c-1": head},
+        move={"refs/heads/main": (head, other)},
+        reason="t",
+    )
+    assert repo.existing(["refs/augnes/archive/c-1", "refs/augnes/archive/c-2"]) == {
+        "refs/augnes/archive/c-1": head
+    }
+    assert repo.branch_sha("main") == head
+    with pytest.raises(RepoError, match="a ref changed under the bot"):
+        repo.transaction(
+            create={"refs/augnes/archive/c-2": head, "refs/augnes/archive/c-1": other}, reason="t"
+        )
+    assert repo.existing(["refs/augnes/archive/c-2"]) == {}  # nothing of the failed transaction
