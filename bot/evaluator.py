@@ -200,6 +200,8 @@ class Session:
             return []
         with contextlib.suppress(WorkerFailure):
             self._worker()  # waiting for a process is not episode time (_init reports failures)
+        for goal, seeds, _ in plan:
+            self.pool.take(goal, len(seeds))  # nor is making environments (they are reused)
         started = time.perf_counter()
         batches = [self._batch(goal, seeds, first) for goal, seeds, first in plan if seeds]
         for batch in batches:
