@@ -606,9 +606,13 @@ class Loop:
             elite = archive.elites.get(e.strategy)
             invalid = None
             if e.early_stopped:
-                invalid = f"early stop after {self.cfg.evaluation.first_stage_episodes} episode(s) per goal"
+                ev = self.cfg.evaluation
+                invalid = (
+                    f"early stop: after {ev.first_stage_episodes} episode(s) per goal its "
+                    f"reward_norm trailed the elite's by more than {ev.early_stop_margin}"
+                )
             elif scores[e.candidate_id].fails == scores[e.candidate_id].uses:
-                invalid = "every episode failed"
+                invalid = "invalid evaluation: every episode failed"
             entrants.append(
                 Entrant(
                     e.candidate_id,

@@ -25,7 +25,7 @@ class Entrant:
     candidate_id: str
     niche: str
     score: VariantScore
-    invalid: str | None = None  # why the evaluation is invalid (violation, early stop, …)
+    invalid: str | None = None  # why it cannot merge whatever it scored (early stop, failures)
     paired_diffs: tuple[float, ...] = ()  # child − elite reward_norm, episode by episode
 
 
@@ -72,9 +72,7 @@ def judge(
     threshold = elite_s + rule.min_improvement
     s = child.score.selection_score
     if child.invalid:
-        return Decision(
-            child.candidate_id, False, f"invalid evaluation: {child.invalid}", threshold
-        )
+        return Decision(child.candidate_id, False, child.invalid, threshold)
     if child.score.failure_rate > rule.max_failure_rate:
         return Decision(
             child.candidate_id,

@@ -38,10 +38,10 @@ def test_child_must_beat_elite_by_the_margin() -> None:
 def test_invalid_or_failing_children_never_merge() -> None:
     rule = Rule(max_failure_rate=0.2)
     elite = score(0.1)
-    assert (
-        "invalid"
-        in judge(Entrant("c", "n", score(0.9), invalid="timeout"), elite, rule=rule, rng=RNG).reason
+    stopped = judge(
+        Entrant("c", "n", score(0.9), invalid="early stop: trailed"), elite, rule=rule, rng=RNG
     )
+    assert not stopped.merge and stopped.reason == "early stop: trailed"
     failing = judge(Entrant("c", "n", score(0.9, fails=3)), elite, rule=rule, rng=RNG)
     assert not failing.merge and "failure rate" in failing.reason
 
