@@ -10,15 +10,17 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from bot import __version__
 
 EXIT_UNEXPECTED = 3
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -81,22 +83,18 @@ def cli(ctx: click.Context, root: Path, debug: bool) -> None:
     ctx.obj = AppContext(root=root, debug=debug)
 
 
-@cli.command()
-@click.option(
-    "-g",
-    "--generations",
-    type=click.IntRange(1, 10_000),
-    default=3,
-    show_default=True,
-    help="How many generations to run now (an interrupted one that is resumed counts).",
-)
-@click.option(
-    "--until-generation",
-    "until",
-    type=click.IntRange(0, 1_000_000),
-    help="Instead of --generations: stop once this generation is complete.",
-)
-@click.option(
+def generations_option(default: int, help: str) -> Callable[[F], F]:
+    return click.option(
+        "-g",
+        "--generations",
+        type=click.IntRange(1, 10_000),
+        default=default,
+        show_default=True,
+        help=help,
+    )
+
+
+mutations_option = click.option(
     "-m",
     "--mutations",
     type=click.IntRange(1, 1000),
@@ -104,6 +102,19 @@ def cli(ctx: click.Context, root: Path, debug: bool) -> None:
     show_default=True,
     help="Children proposed per generation.",
 )
+
+
+@cli.command()
+@generations_option(
+    3, "How many generations to run now (an interrupted one that is resumed counts)."
+)
+@click.option(
+    "--until-generation",
+    "until",
+    type=click.IntRange(0, 1_000_000),
+    help="Instead of --generations: stop once this generation is complete.",
+)
+@mutations_option
 @click.option("--json", "as_json", is_flag=True, help="Print the generation summaries as JSON.")
 @click.pass_obj
 def run(
@@ -122,22 +133,8 @@ def run(
 
 
 @cli.command()
-@click.option(
-    "-g",
-    "--generations",
-    type=click.IntRange(1, 10_000),
-    default=5,
-    show_default=True,
-    help="Generations to run in the scratch clone.",
-)
-@click.option(
-    "-m",
-    "--mutations",
-    type=click.IntRange(1, 1000),
-    default=4,
-    show_default=True,
-    help="Children proposed per generation.",
-)
+@generations_option(5, "Generations to run in the scratch clone.")
+@mutations_option
 @click.option(
     "--dest",
     type=click.Path(file_okay=False, path_type=Path),
