@@ -102,6 +102,7 @@ class Loop:
         `until` is complete. Returns the summaries of the generations completed now."""
         done: list[GenerationSummary] = []
         with locked(self.repo.state_dir / "writer.lock", wait=False):
+            synced = self._worktree_base()
             try:
                 while True:
                     current = self._current_generation()
@@ -121,7 +122,41 @@ class Loop:
             finally:
                 self.pool.close()
                 self.sandbox.close()
+                if synced is not None:
+                    self._sync_worktree(synced)
         return done
+
+    @property
+    def _worktree_record(self) -> Path:
+        return self.repo.state_dir / "worktree-base"
+
+    def _worktree_base(self) -> str | None:
+        """The commit the checked-out work tree stands at: recorded by an earlier run that
+        could not sync it (or was killed), else the base branch now."""
+        if self.repo.head_branch() != self.ws.base:
+            return None
+        if self._worktree_record.exists():
+            return self._worktree_record.read_text(encoding="utf-8").strip()
+        main = self.ws.main_sha()
+        atomic_write(self._worktree_record, main.encode())
+        return main
+
+    def _sync_worktree(self, old: str) -> None:
+        """Carry the work tree along with the base branch, once per run."""
+        new = self.ws.main_sha()
+        if old == new or self.repo.sync_worktree(self.ws.base, old, new):
+            self._worktree_record.unlink(missing_ok=True)
+            return
+        self.emit(
+            Event(
+                "problem",
+                -1,
+                detail=(
+                    f"your work tree was not updated to {self.ws.base} ({new[:10]}) because of local "
+                    f"changes; commit or stash them, then run `git reset --keep {new[:10]}`"
+                ),
+            )
+        )
 
     def _current_generation(self) -> int:
         stats = self.ws.committed_stats(self.ws.main_sha())
@@ -708,7 +743,7 @@ class Loop:
         main = self.ws.main_sha()
         if self._is_stats_commit(main, g):
             summary = self.ws.committed_stats(main).generations[-1]  # type: ignore[union-attr]
-            self._finish(journal, main)
+            self._finish(journal)
             return summary
         text, committed = self.ws.committed_judgments(main)
         keys = {j.key for j in committed}
@@ -788,7 +823,7 @@ class Loop:
             move={f"refs/heads/{self.ws.base}": (sha, main)},
             reason=subject,
         )
-        self._finish(journal, sha)
+        self._finish(journal)
         self.emit(Event("committed", g, detail=subject))
         return summary
 
@@ -797,27 +832,10 @@ class Loop:
             sha
         ).startswith(f"augnes(g{g:03d}): ")
 
-    def _finish(self, journal: Journal, new_main: str) -> None:
+    def _finish(self, journal: Journal) -> None:
         """Everything pending is now on main: empty the pending file, drop the journal."""
         atomic_write(self.ws.pending_path, b"")
-        if (
-            not self.repo.sync_worktree(self.ws.base, journal.base, new_main)
-            and self._checked_out()
-        ):
-            self.emit(
-                Event(
-                    "problem",
-                    journal.generation,
-                    detail=(
-                        f"your work tree was not updated to {self.ws.base} ({new_main[:10]}) because of local "
-                        f"changes; commit or stash them, then run `git reset --keep {new_main[:10]}`"
-                    ),
-                )
-            )
         self.ws.journal_path.unlink(missing_ok=True)
-
-    def _checked_out(self) -> bool:
-        return self.repo.head_branch() == self.ws.base
 
     def _reflect(self, journal: Journal, archive: Archive, prior, g: int):  # type: ignore[no-untyped-def]
         grouped = archive.by_variant()

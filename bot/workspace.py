@@ -39,6 +39,7 @@ class Workspace:
     problems: list[str] = field(default_factory=list)
     _parsed: dict[str | None, tuple[str, list[Judgment]]] = field(default_factory=dict, repr=False)
     _archive: tuple[str, Archive] | None = field(default=None, repr=False)
+    _strategies: dict[tuple[str, str], StrategySource] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(cls, root: Path) -> Workspace:
@@ -83,6 +84,14 @@ class Workspace:
         return f"{self.config.strategies_dir}/{name}"
 
     def read_strategy(self, commit: str, name: str) -> StrategySource:
+        """A strategy directory as of `commit`, parsed once per content (its tree id)."""
+        tree = self.repo.tree_sha(commit, self.strategy_dir(name))
+        key = (name, tree or commit)
+        if key not in self._strategies:
+            self._strategies[key] = self._read_strategy(commit, name)
+        return self._strategies[key]
+
+    def _read_strategy(self, commit: str, name: str) -> StrategySource:
         prefix = self.strategy_dir(name)
         files = self.repo.read_dir(commit, prefix)
         where = f"{prefix}/{{}} at {commit[:10]}"

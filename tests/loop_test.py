@@ -194,11 +194,11 @@ def test_a_crash_between_the_stats_commit_and_cleanup_is_finished_on_rerun(
     real = Loop._finish
     calls = {"n": 0}
 
-    def crash_once(self: Loop, journal, new_main):  # type: ignore[no-untyped-def]
+    def crash_once(self: Loop, journal):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 2:  # generation 1: main already moved, pending and journal still there
             raise KeyboardInterrupt
-        real(self, journal, new_main)
+        real(self, journal)
 
     monkeypatch.setattr(Loop, "_finish", crash_once)
     with pytest.raises(KeyboardInterrupt):
@@ -212,3 +212,19 @@ def test_a_crash_between_the_stats_commit_and_cleanup_is_finished_on_rerun(
     assert [(j.key, j.reward) for j in ja] == [(j.key, j.reward) for j in jb]
     assert a.generation == b.generation == 1
     assert not (seeded_repo / ".git/augnes/journal.json").exists()
+
+
+def test_local_edits_survive_and_a_blocked_work_tree_is_reported(seeded_repo: Path) -> None:
+    notes = seeded_repo / "lineage" / "README.md"
+    notes.write_text("my own notes\n")  # a local change the run has no reason to touch
+    run(seeded_repo, generations=1, mutations=1)
+    assert notes.read_text() == "my own notes\n"
+    assert (seeded_repo / "lineage" / "strategy_stats.json").exists()
+
+    # a file the run rewrites, edited by hand: the work tree is left alone, and the user told
+    (seeded_repo / "lineage" / "strategy_stats.json").write_text("edited by hand\n")
+    _, events = run(seeded_repo, generations=1, mutations=1)
+    problems = [e.detail for e in events if e.kind == "problem"]
+    assert any("your work tree was not updated" in p and "git reset --keep" in p for p in problems)
+    assert (seeded_repo / "lineage" / "strategy_stats.json").read_text() == "edited by hand\n"
+    assert '"generation": 2' in git(seeded_repo, "show", "main:lineage/strategy_stats.json")

@@ -64,6 +64,7 @@ def record(repo: Path) -> dict[str, object]:
         "archive": archive,
         "generations": [s.generation for s in stats.generations],
         "main_subjects": git(repo, "log", "--first-parent", "--format=%s", "main").splitlines(),
+        "work_tree_changes": git(repo, "status", "--porcelain"),  # it followed main in the end
     }
 
 
