@@ -794,14 +794,21 @@ class Loop:
             generations=[*(prior.generations if prior else []), summary],
             failure_cache=failure_cache,
         )
-        files = self.repo.read_dir(main, self.cfg.lineage_dir)
-        files["judgments.jsonl"] = (text + "".join(jsonl_line(j) for j in new)).encode()
-        files["deferred_strategies.jsonl"] = (
-            deferral_text + "".join(jsonl_line(d) for d in new_deferrals)
-        ).encode()
-        files["strategy_stats.json"] = dump_json(stats)
-        files["regret.json"] = dump_json(build_regret(archive.judgments, generation=g))
-        tree = self.repo.write_tree(main, replace={self.cfg.lineage_dir: files})
+        tree = self.repo.write_files(
+            main,
+            {
+                self.ws.lineage("judgments.jsonl"): (
+                    text + "".join(jsonl_line(j) for j in new)
+                ).encode(),
+                self.ws.lineage("deferred_strategies.jsonl"): (
+                    deferral_text + "".join(jsonl_line(d) for d in new_deferrals)
+                ).encode(),
+                self.ws.lineage("strategy_stats.json"): dump_json(stats),
+                self.ws.lineage("regret.json"): dump_json(
+                    build_regret(archive.judgments, generation=g)
+                ),
+            },
+        )
         merged = sum(1 for e in journal.entries if e.merged)
         closed = sum(1 for e in journal.entries if e.merged is False)
         if g == 0:

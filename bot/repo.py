@@ -170,16 +170,29 @@ class Repo:
         entries += [(self._tree_of(sub), TREE_MODE, name) for name, sub in folders.items()]
         return self._write_entries(entries)
 
-    def _graft(self, tree: bytes | None, parts: list[str], new: bytes | None) -> bytes | None:
+    def _graft(
+        self, tree: bytes | None, parts: list[str], new: bytes | None, mode: int = TREE_MODE
+    ) -> bytes | None:
+        """`tree` with the entry at `parts` replaced by object `new` (None: removed)."""
         entries = tree_entries_from_data(self.repo.odb.stream(tree).read()) if tree else []
         current = next((e for e in entries if e[2] == parts[0]), None)
         entries = [e for e in entries if e[2] != parts[0]]
         if len(parts) > 1:
             below = current[0] if current and current[1] == TREE_MODE else None
-            new = self._graft(below, parts[1:], new)
+            new, mode = self._graft(below, parts[1:], new, mode), TREE_MODE
         if new is not None:
-            entries.append((new, TREE_MODE, parts[0]))
+            entries.append((new, mode, parts[0]))
         return self._write_entries(entries) if entries else None
+
+    def write_files(self, base: str, files: Mapping[str, bytes]) -> str:
+        """The tree of `base` with the given files written (other files untouched)."""
+        root: bytes | None = self.repo.commit(base).tree.binsha
+        for path, data in files.items():
+            root = self._graft(
+                root, path.strip("/").split("/"), self._store("blob", data), BLOB_MODE
+            )
+        assert root is not None
+        return root.hex()
 
     def write_tree(self, base: str, *, replace: Mapping[str, Mapping[str, bytes]]) -> str:
         """The tree of `base` with each directory in `replace` swapped for the given files.

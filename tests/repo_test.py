@@ -125,3 +125,20 @@ def test_a_transaction_creates_and_moves_all_or_nothing(git_repo: Path) -> None:
             create={"refs/augnes/archive/c-2": head, "refs/augnes/archive/c-1": other}, reason="t"
         )
     assert repo.existing(["refs/augnes/archive/c-2"]) == {}  # nothing of the failed transaction
+
+
+def test_write_files_touches_only_the_named_files(git_repo: Path) -> None:
+    commit_file(git_repo, "lineage/README.md", "keep me\n")
+    base = commit_file(git_repo, "lineage/judgments.jsonl", "a\n")
+    tree = Repo(git_repo).write_files(
+        base, {"lineage/judgments.jsonl": b"a\nb\n", "lineage/new/x.json": b"{}"}
+    )
+    listing = git(git_repo, "ls-tree", "-r", "--name-only", tree).splitlines()
+    assert listing == [
+        "README.md",
+        "lineage/README.md",
+        "lineage/judgments.jsonl",
+        "lineage/new/x.json",
+    ]
+    assert git(git_repo, "cat-file", "-p", f"{tree}:lineage/judgments.jsonl") == "a\nb"
+    assert git(git_repo, "ls-tree", tree, "lineage/README.md").split()[0] == "100644"
