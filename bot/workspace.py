@@ -39,6 +39,7 @@ class Workspace:
     problems: list[str] = field(default_factory=list)
     _parsed: dict[str | None, tuple[str, list[Judgment]]] = field(default_factory=dict, repr=False)
     _archive: tuple[str, Archive] | None = field(default=None, repr=False)
+    _stats: tuple[str, StrategyStatsFile] | None = field(default=None, repr=False)
     _strategies: dict[tuple[str, str], StrategySource] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -150,12 +151,15 @@ class Workspace:
         return records
 
     def committed_stats(self, commit: str) -> StrategyStatsFile | None:
-        data = self.repo.read_file(commit, self.lineage("strategy_stats.json"))
-        if data is None:
+        """strategy_stats.json on `commit`, parsed once per content (models are frozen)."""
+        path = self.lineage("strategy_stats.json")
+        blob = self.repo.tree_sha(commit, path)
+        if blob is None:
             return None
-        return load_json(
-            data, StrategyStatsFile, source=f"{self.lineage('strategy_stats.json')}@{commit[:10]}"
-        )
+        if self._stats is None or self._stats[0] != blob:
+            data = self.repo.read_file(commit, path) or b""
+            self._stats = (blob, load_json(data, StrategyStatsFile, source=f"{path}@{commit[:10]}"))
+        return self._stats[1]
 
     def committed_deferrals(self, commit: str) -> tuple[str, list[Deferral]]:
         data = (
