@@ -42,7 +42,15 @@ from bot.records import Deferral, GenerationSummary, Judgment
 from bot.reflect import active_deferrals, reflect
 from bot.report import REPORT_MARKER, pr_body, report_comment
 from bot.sandbox import Sandbox, Worker, WorkerFailure, get_sandbox
-from bot.scoring import SUCCESS_NORM, VariantScore, Weights, median, regret, reward_norm
+from bot.scoring import (
+    SUCCESS_NORM,
+    VariantScore,
+    Weights,
+    benchmark_score,
+    median,
+    regret,
+    reward_norm,
+)
 from bot.selection import Decision, Entrant, Rule, decide, rebase
 from bot.stats import build_regret, build_stats
 from bot.workspace import StrategySource, Workspace
@@ -589,13 +597,8 @@ class Loop:
         per_goal: dict[str, list[float]] = {}
         for (goal_id, _), value in norms.items():
             per_goal.setdefault(goal_id, []).append(value)
-        total = sum(self.goal_weights.values())
-        bench = (
-            sum(
-                w * (sum(per_goal.get(gid, [0.0])) / max(1, len(per_goal.get(gid, []))))
-                for gid, w in self.goal_weights.items()
-            )
-            / total
+        bench = benchmark_score(
+            {k: sum(v) / len(v) for k, v in per_goal.items()}, self.goal_weights
         )
         ts = _now()
         out = []
@@ -603,7 +606,8 @@ class Loop:
             goal = self.ws.suite.goal(ep.goal_id)
             norm = norms[(ep.goal_id, ep.episode)]
             out.append(
-                Judgment(
+                # built here from trusted numbers: validated when read back, not now
+                Judgment.model_construct(
                     ts=ts,
                     run_id=self.run_id,
                     generation=g,
