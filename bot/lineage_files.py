@@ -140,13 +140,20 @@ def parse_jsonl(text: str, model: type[M], *, source: str) -> tuple[list[M], lis
     return records, problems
 
 
-def read_jsonl(path: Path, model: type[M]) -> tuple[list[M], list[str]]:
+def read_jsonl(
+    path: Path, model: type[M], *, start: int = 0, known: Sequence[M] = ()
+) -> tuple[list[M], list[str]]:
+    """Records of a JSONL file. With `start` (a byte offset at a line boundary), only the lines
+    after it are parsed and appended to `known`."""
     if not path.exists():
-        return [], []
+        return list(known), []
     problems = []
     with locked(path.with_name(path.name + ".lock")):
         aside = recover_torn_tail(path)
     if aside:
         problems.append(f"{path}: a torn last line was moved aside to {aside}")
-    records, corrupt = parse_jsonl(path.read_text(encoding="utf-8"), model, source=str(path))
-    return records, problems + corrupt
+    with path.open("rb") as handle:
+        handle.seek(start)
+        text = handle.read().decode("utf-8")
+    records, corrupt = parse_jsonl(text, model, source=str(path))
+    return [*known, *records], problems + corrupt

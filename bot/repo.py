@@ -25,6 +25,7 @@ BOT_NAME = "Augnes"
 BOT_EMAIL = "augnes@localhost"
 BLOB_MODE = 0o100644
 TREE_MODE = 0o040000
+DIR_CACHE = 256  # directory contents remembered (strategy directories are small)
 
 
 class Repo:
@@ -40,6 +41,8 @@ class Repo:
         self.root = Path(self.repo.working_tree_dir or root)
         self.git = self.repo.git
         self._known: set[bytes] = set()  # objects known to be in the database
+        self._ids: dict[tuple[str, str], str | None] = {}
+        self._dirs: dict[str, dict[str, bytes]] = {}
 
     @property
     def state_dir(self) -> Path:
@@ -70,10 +73,14 @@ class Repo:
         return data
 
     def tree_sha(self, commit: str, path: str) -> str | None:
-        try:
-            return str((self.repo.commit(commit).tree / path).hexsha)
-        except KeyError:
-            return None
+        """The object id at `path` in `commit` (commits never change, so it is remembered)."""
+        key = (commit, path)
+        if key not in self._ids:
+            try:
+                self._ids[key] = str((self.repo.commit(commit).tree / path).hexsha)
+            except KeyError:
+                self._ids[key] = None
+        return self._ids[key]
 
     def list_dirs(self, commit: str, path: str) -> list[str]:
         try:
@@ -83,16 +90,21 @@ class Repo:
         return sorted(t.name for t in tree.trees)
 
     def read_dir(self, commit: str, path: str) -> dict[str, bytes]:
-        """Every file below `path` at `commit`, by path relative to it."""
-        try:
-            tree = self.repo.commit(commit).tree / path
-        except KeyError:
+        """Every file below `path` at `commit`, by path relative to it (a fresh dict; the
+        contents are remembered by tree id, which names them exactly)."""
+        tree_id = self.tree_sha(commit, path)
+        if tree_id is None:
             return {}
-        out: dict[str, bytes] = {}
-        for item in tree.traverse():
-            if item.type == "blob":  # type: ignore[union-attr]
-                out[str(item.path)[len(path) + 1 :]] = item.data_stream.read()  # type: ignore[union-attr]
-        return out
+        if tree_id not in self._dirs:
+            tree = self.repo.commit(commit).tree / path
+            out: dict[str, bytes] = {}
+            for item in tree.traverse():
+                if item.type == "blob":  # type: ignore[union-attr]
+                    out[str(item.path)[len(path) + 1 :]] = item.data_stream.read()  # type: ignore[union-attr]
+            if len(self._dirs) >= DIR_CACHE:
+                self._dirs.pop(next(iter(self._dirs)))
+            self._dirs[tree_id] = out
+        return dict(self._dirs[tree_id])
 
     def export_dir(self, commit: str, path: str, dest: Path) -> None:
         for rel, data in self.read_dir(commit, path).items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ class Workspace:
     _parsed: dict[str | None, tuple[str, list[Judgment]]] = field(default_factory=dict, repr=False)
     _archive: tuple[str, Archive] | None = field(default=None, repr=False)
     _stats: tuple[str, StrategyStatsFile] | None = field(default=None, repr=False)
+    _pending: tuple[int, bytes, list[Judgment]] = field(default=(0, b"", []), repr=False)
     _strategies: dict[tuple[str, str], StrategySource] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -146,9 +148,22 @@ class Workspace:
         return text, list(records)
 
     def pending_judgments(self) -> list[Judgment]:
-        records, problems = read_jsonl(self.pending_path, Judgment)
-        self.problems.extend(p for p in problems if p not in self.problems)
-        return records
+        """The judgments not yet on main. The file only grows between commits, so only what
+        was appended since the last read is parsed."""
+        path = self.pending_path
+        if not path.exists():
+            self._pending = (0, b"", [])
+            return []
+        seen, digest, records = self._pending
+        data = path.read_bytes()
+        if seen and (len(data) < seen or hashlib.sha1(data[:seen]).digest() != digest):
+            seen, records = 0, []  # replaced or rewritten since: parse it all again
+        if len(data) > seen:
+            records, problems = read_jsonl(path, Judgment, start=seen, known=records)
+            self.problems.extend(p for p in problems if p not in self.problems)
+            data = path.read_bytes()  # a torn tail may have been moved aside
+        self._pending = (len(data), hashlib.sha1(data).digest(), records)
+        return list(records)
 
     def committed_stats(self, commit: str) -> StrategyStatsFile | None:
         """strategy_stats.json on `commit`, parsed once per content (models are frozen)."""

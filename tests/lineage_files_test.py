@@ -70,3 +70,13 @@ def test_a_second_writer_is_refused_while_the_lock_is_held(tmp_path: Path) -> No
 def test_load_json_names_file_and_field() -> None:
     with pytest.raises(LineageFileError, match=r"lineage/strategy_stats.json: `generation`"):
         load_json(b'{"generation": "x"}', StrategyStatsFile, source="lineage/strategy_stats.json")
+
+
+def test_reading_on_from_an_offset_parses_only_the_new_lines(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    append_jsonl(path, [deferral(1), deferral(2)])
+    first, _ = read_jsonl(path, Deferral)
+    offset = path.stat().st_size
+    append_jsonl(path, [deferral(3)])
+    records, problems = read_jsonl(path, Deferral, start=offset, known=first)
+    assert [r.variant for r in records] == ["c-1", "c-2", "c-3"] and problems == []
