@@ -100,6 +100,7 @@ class Loop:
         self.goal_weights = goal_weights(ws)
         self.run_id = uuid.uuid4().hex[:12]
         self.pool = EnvPool()
+        self._live: tuple[Journal, Archive] | None = None
         self._clock = time.perf_counter()
 
     # ---- the run ---------------------------------------------------------------------------
@@ -198,8 +199,14 @@ class Loop:
 
     # ---- archive ---------------------------------------------------------------------------
     def _archive(self, journal: Journal) -> Archive:
-        """The committed archive plus pending judgments and this generation's entries."""
-        archive = self.ws.load_archive(self.ws.main_sha())
+        """The committed archive plus pending judgments and this generation's entries. Within
+        one generation in one process it is loaded once: every judgment this process adds goes
+        through it, and the lineage files on main do not change until the stats commit."""
+        if self._live is not None and self._live[0] is journal:
+            archive = self._live[1]
+        else:
+            archive = self.ws.load_archive(self.ws.main_sha())
+            self._live = (journal, archive)
         for e in journal.entries:
             if e.candidate_id not in archive.meta and e.commit:
                 archive.add(self._meta(e, journal.generation))
@@ -399,7 +406,7 @@ class Loop:
 
     # ---- vary: commits and pull requests -------------------------------------------------
     def _materialise(self, journal: Journal) -> None:
-        archive = self.ws.load_archive(journal.base, with_pending=False)
+        archive = self._archive(journal)
         g = journal.generation
         todo = [e for e in journal.entries if not e.baseline and e.pr is None]
         refs = {f"refs/heads/{branch_name(g, e.candidate_id)}": e for e in todo}
