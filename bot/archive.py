@@ -62,9 +62,6 @@ class Archive:
     def by_variant(self) -> dict[str, list[Judgment]]:
         return self._grouped
 
-    def judgment_keys(self) -> set[tuple[str, str, int]]:
-        return self._keys
-
     def add_judgments(self, judgments: Sequence[Judgment]) -> list[Judgment]:
         """Add the judgments the archive does not hold yet; returns those."""
         fresh = []

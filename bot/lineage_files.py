@@ -50,10 +50,6 @@ def dump_json(model: BaseModel) -> bytes:
     return (json.dumps(model.model_dump(mode="json"), indent=2, sort_keys=True) + "\n").encode()
 
 
-def write_json(path: Path, model: BaseModel) -> None:
-    atomic_write(path, dump_json(model))
-
-
 def load_json(data: bytes, model: type[M], *, source: str) -> M:
     try:
         return model.model_validate_json(data)

@@ -11,7 +11,7 @@ import re
 import tempfile
 import time
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import git
@@ -139,10 +139,6 @@ class Repo:
         out = self.git.for_each_ref("--format=%(refname) %(objectname)", prefix)
         pairs = (line.split(" ", 1) for line in str(out).splitlines() if line)
         return {name: sha for name, sha in pairs}
-
-    def log(self, ref: str, *, limit: int) -> Iterator[str]:
-        for commit in self.repo.iter_commits(ref, max_count=limit, first_parent=True):
-            yield commit.hexsha
 
     # ---- writing -------------------------------------------------------------------------
     def _store(self, kind: str, data: bytes) -> bytes:

@@ -34,17 +34,6 @@ def write_frame(fd: int, header: dict[str, Any], payload: bytes = b"") -> None:
         view = view[written:]
 
 
-def read_exact(fd: int, size: int) -> bytes:
-    chunks = []
-    while size:
-        chunk = os.read(fd, min(size, 1 << 20))
-        if not chunk:
-            raise WireError("the peer closed the pipe")
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
 def decode_header(raw: bytes) -> tuple[int, int]:
     json_len, payload_len = HEADER.unpack(raw)
     if json_len > MAX_JSON or payload_len > MAX_PAYLOAD:
@@ -60,11 +49,6 @@ def parse_json(raw: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise WireError("frame header is not a JSON object")
     return value
-
-
-def read_frame(fd: int) -> tuple[dict[str, Any], bytes]:
-    json_len, payload_len = decode_header(read_exact(fd, HEADER.size))
-    return parse_json(read_exact(fd, json_len)), read_exact(fd, payload_len)
 
 
 class FrameReader:
