@@ -1,0 +1,127 @@
+"""Decide: score the children against their niche elites, then merge or close each pull
+request with a report."""
+
+from __future__ import annotations
+
+import random
+
+from bot.archive import Archive, paired_diffs
+from bot.candidates import (
+    branch_name,
+)
+from bot.journal import Entry, Journal
+from bot.loop_state import Event, LoopState
+from bot.report import REPORT_MARKER, report_comment
+from bot.scoring import (
+    VariantScore,
+)
+from bot.selection import Decision, Entrant, Rule, decide, rebase
+
+
+class Deciding(LoopState):
+    # ---- select ----------------------------------------------------------------------------
+    def _select(self, journal: Journal) -> None:
+        archive = self._archive(journal)
+        scores = self._comparison_scores(archive)
+        grouped = archive.by_variant()
+        children = [e for e in journal.entries if not e.baseline]
+        entrants = []
+        for e in children:
+            elite = archive.elites.get(e.strategy)
+            invalid = None
+            if e.early_stopped:
+                ev = self.cfg.evaluation
+                invalid = (
+                    f"early stop: after {ev.first_stage_episodes} episode(s) per goal its "
+                    f"reward_norm trailed the elite's by more than {ev.early_stop_margin}"
+                )
+            elif scores[e.candidate_id].fails == scores[e.candidate_id].uses:
+                invalid = "invalid evaluation: every episode failed"
+            entrants.append(
+                Entrant(
+                    e.candidate_id,
+                    e.strategy,
+                    scores[e.candidate_id],
+                    invalid,
+                    paired_diffs(grouped.get(e.candidate_id, []), grouped.get(elite, []))
+                    if elite
+                    else (),
+                )
+            )
+        elites = {name: scores[cid] for name, cid in archive.elites.items() if cid in scores}
+        s = self.cfg.selection
+        rule = Rule(
+            s.min_improvement, s.max_goal_regression, s.max_failure_rate, s.paired_test, s.alpha
+        )
+        decisions = decide(
+            entrants,
+            elites,
+            rule=rule,
+            rng=random.Random(f"{self.cfg.seed}:{journal.generation}:select"),
+        )
+        for e, d in zip(children, decisions, strict=False):
+            if e.decision is not None or e.pr is None:
+                continue
+            self._apply(journal, e, d, scores, archive)
+            self.emit(
+                Event(
+                    "decided",
+                    journal.generation,
+                    e.candidate_id,
+                    ("merged: " if d.merge else "closed: ") + d.reason,
+                )
+            )
+        # One save for all: merging and closing are idempotent and the decisions are
+        # recomputed identically after an interruption.
+        self._save(journal)
+
+    def _comparison_scores(self, archive: Archive) -> dict[str, VariantScore]:
+        """Scores as the merge rule compares them (see `selection.compare_delta`)."""
+        scores = self._scores(archive)
+        if self.cfg.selection.compare_delta == "parent":
+            return scores
+        reference = {
+            name: scores[cid].benchmark_score
+            for name, cid in archive.elites.items()
+            if cid in scores
+        }
+        return {
+            cid: rebase(s, reference=reference[archive.meta[cid].strategy], weights=self.weights)
+            if archive.meta[cid].strategy in reference
+            else s
+            for cid, s in scores.items()
+        }
+
+    def _apply(
+        self,
+        journal: Journal,
+        e: Entry,
+        d: Decision,
+        scores: dict[str, VariantScore],
+        archive: Archive,
+    ) -> None:
+        assert e.pr is not None and e.commit is not None
+        elite = archive.elites.get(e.strategy)
+        comment = report_comment(
+            candidate=e.candidate_id,
+            child=scores[e.candidate_id],
+            parent=scores.get(e.parents[0]) if e.parents else None,
+            elite=scores.get(elite) if elite else None,
+            elite_id=elite,
+            decision=d,
+            weights=self.weights,
+        )
+        forge = self.ws.forge
+        forge.sticky_comment(e.pr, marker=REPORT_MARKER, body=comment)
+        if d.merge:
+            forge.merge(
+                e.pr,
+                head_sha=e.commit,
+                message=f"Merge {branch_name(journal.generation, e.candidate_id)}: {e.summary}\n\n"
+                f"Augnes-Candidate: {e.candidate_id}\nAugnes-Generation: {journal.generation}\n",
+            )
+            forge.set_labels(e.pr, ["augnes", "augnes:selected"])
+        else:
+            forge.set_labels(e.pr, ["augnes", "augnes:rejected"])
+            forge.close(e.pr, reason=d.reason)
+        e.decision, e.merged = d.reason, d.merge

@@ -1,0 +1,221 @@
+"""Evaluate a generation's variants on the suite, with workers started one ahead, and record
+their judgments as they finish."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+
+from bot.archive import Archive
+from bot.evaluator import Episode, Session
+from bot.journal import Entry, Journal
+from bot.lineage_files import append_jsonl
+from bot.loop_state import Event, LoopState, _now
+from bot.records import Judgment
+from bot.sandbox import Worker, WorkerFailure
+from bot.scoring import (
+    SUCCESS_NORM,
+    benchmark_score,
+    regret,
+    reward_norm,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Evaluating(LoopState):
+    # ---- evaluate --------------------------------------------------------------------------
+    def _evaluate(self, journal: Journal) -> None:
+        todo = [e for e in journal.entries if not e.evaluated]
+        if not todo:
+            return
+        archive = self._archive(journal)
+        done = len(journal.entries) - len(todo)
+        with (
+            ExitStack() as stack,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="augnes-prestart") as starter,
+        ):
+            folders = {}
+
+            def prestart(e: Entry) -> Future[Worker]:
+                tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="augnes-eval-")))
+                folders[e.candidate_id] = where = tmp / e.strategy
+                self.repo.export_dir(e.commit or "", self.ws.strategy_dir(e.strategy), where)
+                return starter.submit(
+                    self.sandbox.start, where, timeout=self.cfg.evaluation.start_timeout_s
+                )
+
+            upcoming = prestart(todo[0])
+            stack.callback(_discard, starter, lambda: upcoming)
+            for n, e in enumerate(todo):
+                current = upcoming
+                if n + 1 < len(todo):  # start the next worker while this one is evaluated
+                    upcoming = prestart(todo[n + 1])
+                self.emit(
+                    Event(
+                        "evaluating",
+                        journal.generation,
+                        e.candidate_id,
+                        e.summary,
+                        len(journal.entries),
+                    )
+                )
+                episodes, early, seconds = self._run_episodes(
+                    e, archive, folders[e.candidate_id], current
+                )
+                self._record(journal, e, episodes, early, seconds, archive)
+                done += 1
+                bench = max(
+                    (j.benchmark_score for j in archive.by_variant().get(e.candidate_id, [])),
+                    default=0.0,
+                )
+                self.emit(
+                    Event(
+                        "evaluated",
+                        journal.generation,
+                        e.candidate_id,
+                        f"benchmark_score {bench:.3f}" + (" (early stop)" if early else ""),
+                        done,
+                    )
+                )
+
+    def _record(
+        self,
+        journal: Journal,
+        e: Entry,
+        episodes: list[Episode],
+        early: bool,
+        seconds: float,
+        archive: Archive,
+    ) -> None:
+        fresh = archive.add_judgments(self._judgments(e, episodes, archive, journal.generation))
+        append_jsonl(self.ws.pending_path, fresh)
+        if e.pr is not None:
+            self.ws.forge.set_status(
+                e.pr,
+                context="augnes/benchmark",
+                sha=e.commit or "",
+                state="success",
+                description="benchmarked",
+            )
+            self.ws.forge.set_labels(e.pr, ["augnes", "augnes:benchmarked"])
+        e.evaluated, e.early_stopped, e.episode_s = True, early, seconds
+        if e.baseline:
+            archive.elites[e.strategy] = e.candidate_id
+        self._save(journal)
+
+    def _run_episodes(
+        self, e: Entry, archive: Archive, where: Path, worker: Future[Worker]
+    ) -> tuple[list[Episode], bool, float]:
+        suite = self.ws.suite
+        ev = self.cfg.evaluation
+        elite = archive.elites.get(e.strategy)
+        elite_judgments = archive.by_variant().get(elite, []) if elite and not e.baseline else []
+        split = ev.first_stage_episodes if elite_judgments else 0
+
+        def started() -> Worker:
+            waited = time.perf_counter()
+            try:
+                return worker.result()
+            except WorkerFailure:
+                raise
+            except Exception as exc:  # a backend that could not start at all
+                raise WorkerFailure("load_error", str(exc)) from exc
+            finally:
+                log.debug(
+                    "%s: waited %.3fs for its worker", e.candidate_id, time.perf_counter() - waited
+                )
+
+        with Session(
+            self.sandbox,
+            where,
+            self.pool,
+            reply_timeout=ev.reply_timeout_s,
+            start_timeout=ev.start_timeout_s,
+            prestarted=started,
+        ) as session:
+            episodes = session.run([(g, suite.seeds(g)[:split], 0) for g in suite.goals])
+            if split and self._stop_early(episodes, elite_judgments):
+                return episodes, True, session.episode_seconds
+            episodes += session.run([(g, suite.seeds(g)[split:], split) for g in suite.goals])
+            return episodes, False, session.episode_seconds
+
+    def _stop_early(self, episodes: Sequence[Episode], elite: Sequence[Judgment]) -> bool:
+        """Stage one: stop a child whose paired reward_norm trails the elite's by the margin."""
+        theirs = {(j.goal_id, j.seed): j.reward_norm for j in elite}
+        mine = []
+        for ep in episodes:
+            goal = self.ws.suite.goal(ep.goal_id)
+            if (ep.goal_id, ep.seed) in theirs:
+                mine.append(
+                    reward_norm(
+                        ep.reward, min_reward=goal.min_reward, optimal_reward=goal.optimal_reward
+                    )
+                    - theirs[(ep.goal_id, ep.seed)]
+                )
+        return bool(mine) and sum(mine) / len(mine) < -self.cfg.evaluation.early_stop_margin
+
+    def _judgments(
+        self, e: Entry, episodes: Sequence[Episode], archive: Archive, g: int
+    ) -> list[Judgment]:
+        baselines = archive.baselines(window=self.cfg.selection.stats_window)
+        norms = {}
+        for ep in episodes:
+            goal = self.ws.suite.goal(ep.goal_id)
+            norms[(ep.goal_id, ep.episode)] = reward_norm(
+                ep.reward, min_reward=goal.min_reward, optimal_reward=goal.optimal_reward
+            )
+        per_goal: dict[str, list[float]] = {}
+        for (goal_id, _), value in norms.items():
+            per_goal.setdefault(goal_id, []).append(value)
+        bench = benchmark_score(
+            {k: sum(v) / len(v) for k, v in per_goal.items()}, self.goal_weights
+        )
+        ts = _now()
+        out = []
+        for ep in episodes:
+            goal = self.ws.suite.goal(ep.goal_id)
+            norm = norms[(ep.goal_id, ep.episode)]
+            out.append(
+                # built here from trusted numbers: validated when read back, not now
+                Judgment.model_construct(
+                    ts=ts,
+                    run_id=self.run_id,
+                    generation=g,
+                    goal_id=ep.goal_id,
+                    strategy=e.strategy,
+                    variant=e.candidate_id,
+                    parent_id=e.parents[0] if e.parents else None,
+                    mutation_id=e.candidate_id,
+                    operator=e.operator,
+                    commit=e.commit or "",
+                    episode=ep.episode,
+                    seed=ep.seed,
+                    reward=round(ep.reward, 6),
+                    reward_norm=round(norm, 6),
+                    expected_optimal=goal.optimal_reward,
+                    regret=round(regret(ep.reward, optimal_reward=goal.optimal_reward), 6),
+                    advantage=round(norm - baselines.get(ep.goal_id, norm), 6),
+                    success=ep.failure is None and norm >= SUCCESS_NORM,
+                    failure=ep.failure,
+                    steps=ep.steps,
+                    duration_s=ep.duration_s,
+                    benchmark_score=round(min(1.0, bench), 6),
+                )
+            )
+        return out
+
+
+def _discard(starter: ThreadPoolExecutor, future: Callable[[], Future[Worker]]) -> None:
+    """Close a prestarted worker that was never used (the loop stopped early)."""
+
+    def close(done: Future[Worker]) -> None:
+        if done.exception() is None:
+            done.result().close()
+
+    future().add_done_callback(close)  # runs at once if it is already done

@@ -1,0 +1,118 @@
+"""State shared by the phases of the loop, and the events the loop reports."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot import journal as journals
+from bot.archive import Archive, VariantMeta
+from bot.evaluator import EnvPool
+from bot.journal import Entry, Journal
+from bot.sandbox import Sandbox, get_sandbox
+from bot.scoring import (
+    VariantScore,
+    Weights,
+)
+from bot.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str  # generation | planned | evaluating | evaluated | decided | committed | problem
+    generation: int
+    candidate: str | None = None
+    detail: str = ""
+    total: int = 0
+
+
+Reporter = Callable[[Event], None]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def weights_of(ws: Workspace) -> Weights:
+    s = ws.config.selection
+    return Weights(mean=s.w_mean, advantage=s.w_advantage, delta=s.w_delta, formula=s.formula)
+
+
+def goal_weights(ws: Workspace) -> dict[str, float]:
+    return {g.goal_id: g.weight for g in ws.suite.goals}
+
+
+class LoopState:
+    """What every phase of a generation shares: the workspace, the sandbox, the event sink,
+    the journal's clock and the generation's archive."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        *,
+        on_event: Reporter = lambda event: None,
+        sandbox: Sandbox | None = None,
+    ) -> None:
+        self.ws = ws
+        self.repo = ws.repo
+        self.cfg = ws.config
+        self.emit = on_event
+        self.sandbox = sandbox or get_sandbox(ws.config.evaluation.sandbox)
+        self.weights = weights_of(ws)
+        self.goal_weights = goal_weights(ws)
+        self.run_id = uuid.uuid4().hex[:12]
+        self.pool = EnvPool()
+        self._live: tuple[Journal, Archive] | None = None
+        self._clock = time.perf_counter()
+
+    def _save(self, journal: Journal) -> None:
+        now = time.perf_counter()
+        journal.wall_s += now - self._clock
+        self._clock = now
+        journals.save(self.ws.journal_path, journal)
+
+    # ---- archive ---------------------------------------------------------------------------
+    def _archive(self, journal: Journal) -> Archive:
+        """The committed archive plus pending judgments and this generation's entries. Within
+        one generation in one process it is loaded once: every judgment this process adds goes
+        through it, and the lineage files on main do not change until the stats commit."""
+        if self._live is not None and self._live[0] is journal:
+            archive = self._live[1]
+        else:
+            archive = self.ws.load_archive(self.ws.main_sha())
+            self._live = (journal, archive)
+        for e in journal.entries:
+            if e.candidate_id not in archive.meta and e.commit:
+                archive.add(self._meta(e, journal.generation))
+        for e in journal.entries:
+            if e.baseline and e.evaluated:
+                archive.elites[e.strategy] = e.candidate_id
+        return archive
+
+    def _meta(self, e: Entry, generation: int) -> VariantMeta:
+        return VariantMeta(
+            candidate_id=e.candidate_id,
+            strategy=e.strategy,
+            family=e.family,
+            niche=e.niche,
+            commit=e.commit or "",
+            parents=tuple(e.parents),
+            generation=generation,
+            operator=e.operator,
+            content=e.content,
+            summary=e.summary,
+            status="elite" if e.baseline else "active",
+            pr=e.pr,
+            early_stopped=e.early_stopped,
+            hidden_dim=e.hidden_dim,
+        )
+
+    def _scores(self, archive: Archive) -> dict[str, VariantScore]:
+        return archive.scores(
+            weights=self.weights,
+            goal_weights=self.goal_weights,
+            window=self.cfg.selection.stats_window,
+        )

@@ -1,0 +1,88 @@
+"""Turn planned children into commits on their own branches and pull requests."""
+
+from __future__ import annotations
+
+from bot.archive import Archive
+from bot.candidates import (
+    Planned,
+    branch_name,
+    commit_message,
+    pr_title,
+)
+from bot.journal import Entry, Journal
+from bot.loop_state import LoopState
+from bot.report import pr_body
+from bot.scoring import (
+    VariantScore,
+)
+
+
+class Proposing(LoopState):
+    # ---- vary: commits and pull requests -------------------------------------------------
+    def _materialise(self, journal: Journal) -> None:
+        archive = self._archive(journal)
+        g = journal.generation
+        todo = [e for e in journal.entries if not e.baseline and e.pr is None]
+        refs = {f"refs/heads/{branch_name(g, e.candidate_id)}": e for e in todo}
+        have = self.repo.existing(list(refs))
+        made = {
+            ref: self._commit_child(journal, e, _planned(e), archive)
+            for ref, e in refs.items()
+            if ref not in have
+        }
+        self.repo.transaction(create=made, reason=f"augnes: generation {g} candidates")
+        scores: dict[str, VariantScore] = {}
+        for ref, e in refs.items():
+            branch = ref.removeprefix("refs/heads/")
+            sha = have.get(ref) or made[ref]
+            plan = _planned(e)
+            e.commit = sha
+            pull = self.ws.forge.find_pull(branch)
+            if pull is None:
+                scores = scores or self._scores(archive)
+                body = pr_body(
+                    candidate=e.candidate_id,
+                    strategy=e.strategy,
+                    niche=e.niche,
+                    generation=g,
+                    operator=e.operator,
+                    summary=e.summary,
+                    parents=e.parents,
+                    parent_scores={p: scores[p] for p in e.parents if p in scores},
+                    diffstat=f"{len(e.files)} file(s) changed",
+                    harness=journal.base,
+                    seed=e.seed,
+                )
+                pull = self.ws.forge.open_pull(
+                    branch=branch,
+                    base=self.ws.base,
+                    title=pr_title(plan, generation=g),
+                    body=body,
+                    head_sha=sha,
+                    labels=["augnes", "augnes:benchmarking"],
+                )
+            e.pr = pull.number
+        # One save for all: every step above finds its own work again (branch, pull request).
+        self._save(journal)
+
+    def _commit_child(self, journal: Journal, e: Entry, plan: Planned, archive: Archive) -> str:
+        parent_commits = [archive.meta[p].commit for p in e.parents]
+        directory = self.ws.strategy_dir(e.strategy)
+        files = self.repo.read_dir(parent_commits[0], directory)
+        files.update({k: v.encode() for k, v in e.files.items()})
+        tree = self.repo.write_tree(journal.base, replace={directory: files})
+        message = commit_message(plan, generation=journal.generation, harness=journal.base)
+        return self.repo.commit_tree(tree, parents=[journal.base, *parent_commits], message=message)
+
+
+def _planned(e: Entry) -> Planned:
+    return Planned(
+        e.candidate_id,
+        e.strategy,
+        tuple(e.parents),
+        e.operator,
+        e.seed,
+        e.summary,
+        e.content,
+        e.files,
+    )
