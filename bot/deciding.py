@@ -6,15 +6,11 @@ from __future__ import annotations
 import random
 
 from bot.archive import Archive, paired_diffs
-from bot.candidates import (
-    branch_name,
-)
+from bot.candidates import branch_name
 from bot.journal import Entry, Journal
 from bot.loop_state import Event, LoopState
 from bot.report import REPORT_MARKER, report_comment
-from bot.scoring import (
-    VariantScore,
-)
+from bot.scoring import VariantScore
 from bot.selection import Decision, Entrant, Rule, decide, rebase
 
 

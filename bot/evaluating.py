@@ -18,12 +18,7 @@ from bot.lineage_files import append_jsonl
 from bot.loop_state import Event, LoopState, _now
 from bot.records import Judgment
 from bot.sandbox import Worker, WorkerFailure
-from bot.scoring import (
-    SUCCESS_NORM,
-    benchmark_score,
-    regret,
-    reward_norm,
-)
+from bot.scoring import SUCCESS_NORM, benchmark_score, regret, reward_norm
 
 log = logging.getLogger(__name__)
 

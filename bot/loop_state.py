@@ -13,10 +13,7 @@ from bot.archive import Archive, VariantMeta
 from bot.evaluator import EnvPool
 from bot.journal import Entry, Journal
 from bot.sandbox import Sandbox, get_sandbox
-from bot.scoring import (
-    VariantScore,
-    Weights,
-)
+from bot.scoring import VariantScore, Weights
 from bot.workspace import Workspace
 
 

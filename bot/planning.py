@@ -7,11 +7,7 @@ import random
 from collections.abc import Sequence
 
 from bot.archive import Archive
-from bot.candidates import (
-    candidate_id,
-    content_hash,
-    seed_id,
-)
+from bot.candidates import candidate_id, content_hash, seed_id
 from bot.errors import EvaluationError
 from bot.journal import Entry, Journal
 from bot.loop_state import Event, LoopState, _now
@@ -19,9 +15,7 @@ from bot.manifest import PARAMS, dump_params, niche_key
 from bot.operators import operators
 from bot.parents import ArchiveEntry, choose_mate, choose_parents
 from bot.reflect import active_deferrals
-from bot.scoring import (
-    median,
-)
+from bot.scoring import median
 from bot.workspace import StrategySource
 
 

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from bot.archive import Archive
-from bot.candidates import (
-    Planned,
-    branch_name,
-    commit_message,
-    pr_title,
-)
+from bot.candidates import Planned, branch_name, commit_message, pr_title
 from bot.journal import Entry, Journal
 from bot.loop_state import LoopState
 from bot.report import pr_body
-from bot.scoring import (
-    VariantScore,
-)
+from bot.scoring import VariantScore
 
 
 class Proposing(LoopState):

@@ -3,106 +3,74 @@ together with the archive refs, in one step."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from bot.archive import Archive
-from bot.candidates import (
-    archive_ref,
-)
+from bot.candidates import archive_ref
 from bot.journal import Journal
 from bot.lineage_files import atomic_write, dump_json, jsonl_line
 from bot.loop_state import Event, LoopState, _now
-from bot.records import Deferral, GenerationSummary
+from bot.records import Deferral, GenerationSummary, StrategyStatsFile
 from bot.reflect import reflect
-from bot.scoring import (
-    VariantScore,
-)
+from bot.scoring import VariantScore
 from bot.stats import build_regret, build_stats
 
 
+class Outcome(NamedTuple):
+    """What reflection on a generation changes in the records."""
+
+    penalties: dict[str, float]
+    mutate_next: set[str]
+    failure_cache: list[str]
+    deferrals: list[Deferral]
+
+
 class Recording(LoopState):
-    # ---- record ----------------------------------------------------------------------------
     def _commit(self, journal: Journal) -> GenerationSummary:
+        """Rebuild the aggregates and commit lineage/ on main, moving main and the archive
+        refs together. A generation whose commit is already on main is only finished."""
         g = journal.generation
         main = self.ws.main_sha()
-        if self._is_stats_commit(main, g):
-            summary = self.ws.committed_stats(main).generations[-1]  # type: ignore[union-attr]
+        prior = self.ws.committed_stats(main)
+        if prior is not None and self._is_stats_commit(main, g):
             self._finish(journal)
-            return summary
+            return prior.generations[-1]
         text, committed = self.ws.committed_judgments(main)
         keys = {j.key for j in committed}
         new = [j for j in self.ws.pending_judgments() if j.key not in keys]
         archive = self._archive(journal)  # committed judgments, then the new ones
-        prior = self.ws.committed_stats(main)
-        for e in journal.entries:
-            if e.merged:
-                old = archive.elites.get(e.strategy)
-                if old in archive.meta:
-                    archive.update(old, status="active")
-                archive.elites[e.strategy] = e.candidate_id
-                archive.update(
-                    e.candidate_id, status="elite", decision="merged: " + (e.decision or "")
-                )
-            elif e.merged is False:
-                archive.update(e.candidate_id, decision="closed: " + (e.decision or ""))
-            if e.baseline and e.candidate_id in archive.meta:
-                old = next(
-                    (
-                        c
-                        for c, m in archive.meta.items()
-                        if m.strategy == e.strategy and m.status == "elite" and c != e.candidate_id
-                    ),
-                    None,
-                )
-                if old:
-                    archive.update(old, status="active")
+        self._settle(journal, archive)
         deferral_text, deferrals = self.ws.committed_deferrals(main)
-        penalties, mutate_next, failure_cache, new_deferrals = self._reflect(
-            journal, archive, prior, g
-        )
-        for variant, until in [(d.variant, d.until_generation) for d in deferrals] + [
-            (d.variant, d.until_generation) for d in new_deferrals
-        ]:
-            if variant in archive.meta and archive.meta[variant].status != "archived":
-                archive.update(variant, status="deferred" if until > g else "active")
+        outcome = self._reflect(journal, archive, prior, g)
+        for d in [*deferrals, *outcome.deferrals]:
+            if d.variant in archive.meta and archive.meta[d.variant].status != "archived":
+                archive.update(d.variant, status="deferred" if d.until_generation > g else "active")
         scores = self._scores(archive)
-        summary = self._summary(journal, archive, scores, committed_new=len(new))
+        summary = self._summary(journal, archive, scores)
         stats = build_stats(
             archive,
             scores,
             generation=g,
             weights=self.weights,
             window=self.cfg.selection.stats_window,
-            penalties=penalties,
-            mutate_next=mutate_next,
+            penalties=outcome.penalties,
+            mutate_next=outcome.mutate_next,
             generations=[*(prior.generations if prior else []), summary],
-            failure_cache=failure_cache,
+            failure_cache=outcome.failure_cache,
         )
+        lineage = self.ws.lineage
         tree = self.repo.write_files(
             main,
             {
-                self.ws.lineage("judgments.jsonl"): (
-                    text + "".join(jsonl_line(j) for j in new)
+                lineage("judgments.jsonl"): (text + "".join(map(jsonl_line, new))).encode(),
+                lineage("deferred_strategies.jsonl"): (
+                    deferral_text + "".join(map(jsonl_line, outcome.deferrals))
                 ).encode(),
-                self.ws.lineage("deferred_strategies.jsonl"): (
-                    deferral_text + "".join(jsonl_line(d) for d in new_deferrals)
-                ).encode(),
-                self.ws.lineage("strategy_stats.json"): dump_json(stats),
-                self.ws.lineage("regret.json"): dump_json(
-                    build_regret(archive.judgments, generation=g)
-                ),
+                lineage("strategy_stats.json"): dump_json(stats),
+                lineage("regret.json"): dump_json(build_regret(archive.judgments, generation=g)),
             },
         )
-        merged = sum(1 for e in journal.entries if e.merged)
-        closed = sum(1 for e in journal.entries if e.merged is False)
-        if g == 0:
-            subject = f"augnes(g000): baseline — evaluated {len(journal.entries)} seed variant(s)"
-        else:
-            subject = f"augnes(g{g:03d}): selection — merged {merged}, closed {closed}"
-        body = "\n".join(
-            f"- {e.candidate_id} ({e.strategy}): {'merged' if e.merged else 'closed' if e.merged is False else 'baseline'}"
-            f"{' — ' + e.decision if e.decision else ''}"
-            for e in journal.entries
-        )
-        message = f"{subject}\n\n{body}\n\nAugnes-Generation: {g}\nAugnes-Run: {journal.run_id}\n"
+        subject, message = _message(journal)
         sha = self.repo.commit_tree(tree, parents=[main], message=message)
         # main and the archive refs of every variant evaluated here move together
         wanted = {archive_ref(e.candidate_id): e.commit for e in journal.entries if e.commit}
@@ -116,6 +84,25 @@ class Recording(LoopState):
         self.emit(Event("committed", g, detail=subject))
         return summary
 
+    def _settle(self, journal: Journal, archive: Archive) -> None:
+        """Statuses and decisions after the merges: one elite per strategy, on main."""
+        for e in journal.entries:
+            if e.merged or e.baseline:
+                for cid, meta in list(archive.meta.items()):
+                    if (
+                        meta.strategy == e.strategy
+                        and meta.status == "elite"
+                        and cid != e.candidate_id
+                    ):
+                        archive.update(cid, status="active")
+                archive.elites[e.strategy] = e.candidate_id
+            if e.merged:
+                archive.update(
+                    e.candidate_id, status="elite", decision="merged: " + (e.decision or "")
+                )
+            elif e.merged is False:
+                archive.update(e.candidate_id, decision="closed: " + (e.decision or ""))
+
     def _is_stats_commit(self, sha: str, g: int) -> bool:
         return ("Augnes-Generation", str(g)) in self.repo.trailers(sha) and self.repo.message(
             sha
@@ -126,28 +113,31 @@ class Recording(LoopState):
         atomic_write(self.ws.pending_path, b"")
         self.ws.journal_path.unlink(missing_ok=True)
 
-    def _reflect(self, journal: Journal, archive: Archive, prior, g: int):  # type: ignore[no-untyped-def]
+    def _reflect(
+        self, journal: Journal, archive: Archive, prior: StrategyStatsFile | None, g: int
+    ) -> Outcome:
         grouped = archive.by_variant()
         recent = {e.candidate_id: grouped.get(e.candidate_id, []) for e in journal.entries}
         rc = self.cfg.reflection
         verdicts = reflect(
             recent, low_reward=rc.low_reward, penalty=rc.penalty, failure_limit=rc.failure_limit
         )
-        penalties = {
-            cid: v.penalty for cid, v in (prior.variants.items() if prior else ()) if v.penalty
-        }
-        mutate_next = {cid for cid, v in (prior.variants.items() if prior else ()) if v.mutate_next}
-        failure_cache = list(prior.failure_cache if prior else [])
-        new_deferrals = []
+        before = prior.variants if prior else {}
+        outcome = Outcome(
+            penalties={cid: v.penalty for cid, v in before.items() if v.penalty},
+            mutate_next={cid for cid, v in before.items() if v.mutate_next},
+            failure_cache=list(prior.failure_cache if prior else []),
+            deferrals=[],
+        )
         for v in verdicts:
-            penalties[v.candidate_id] = v.penalty
-            mutate_next.add(v.candidate_id)
+            outcome.penalties[v.candidate_id] = v.penalty
+            outcome.mutate_next.add(v.candidate_id)
             meta = archive.meta[v.candidate_id]
             if v.failed_content:
-                failure_cache.append(meta.content)
+                outcome.failure_cache.append(meta.content)
                 archive.update(v.candidate_id, status="archived")
             if v.defer and meta.status != "elite":
-                new_deferrals.append(
+                outcome.deferrals.append(
                     Deferral(
                         ts=_now(),
                         variant=v.candidate_id,
@@ -160,16 +150,11 @@ class Recording(LoopState):
         # a parent chosen this generation has had its chance: clear its flag
         for e in journal.entries:
             for p in e.parents:
-                mutate_next.discard(p)
-        return penalties, mutate_next, failure_cache, new_deferrals
+                outcome.mutate_next.discard(p)
+        return outcome
 
     def _summary(
-        self,
-        journal: Journal,
-        archive: Archive,
-        scores: dict[str, VariantScore],
-        *,
-        committed_new: int,
+        self, journal: Journal, archive: Archive, scores: dict[str, VariantScore]
     ) -> GenerationSummary:
         elites = [cid for cid in archive.elites.values() if cid in scores]
         best = max(elites, key=lambda c: scores[c].selection_score) if elites else None
@@ -193,3 +178,23 @@ class Recording(LoopState):
             wall_s=round(journal.wall_s, 3),
             episode_s=round(sum(e.episode_s for e in journal.entries), 3),
         )
+
+
+def _message(journal: Journal) -> tuple[str, str]:
+    """Subject and message of a generation's stats commit."""
+    g = journal.generation
+    if g == 0:
+        subject = f"augnes(g000): baseline — evaluated {len(journal.entries)} seed variant(s)"
+    else:
+        merged = sum(1 for e in journal.entries if e.merged)
+        closed = sum(1 for e in journal.entries if e.merged is False)
+        subject = f"augnes(g{g:03d}): selection — merged {merged}, closed {closed}"
+    lines = []
+    for e in journal.entries:
+        state = "merged" if e.merged else "closed" if e.merged is False else "baseline"
+        lines.append(
+            f"- {e.candidate_id} ({e.strategy}): {state}"
+            + (f" — {e.decision}" if e.decision else "")
+        )
+    body = "\n".join(lines)
+    return subject, f"{subject}\n\n{body}\n\nAugnes-Generation: {g}\nAugnes-Run: {journal.run_id}\n"
