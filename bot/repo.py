@@ -268,6 +268,10 @@ class Repo:
                     f"({exc.stderr.strip()}); rerun to continue from the new state"
                 ) from None
 
+    def checkout_as(self, branch: str) -> None:
+        """Check out the current commit as `branch`, created or reset there (scratch clones)."""
+        self.git.checkout("-q", "-B", branch)
+
     def head_branch(self) -> str | None:
         try:
             return str(self.git.symbolic_ref("-q", "--short", "HEAD"))

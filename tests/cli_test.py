@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from tests.conftest import ROOT, git
+from tests.conftest import ROOT, commit_file, git
 
 COMMANDS = ["run", "demo", "status", "stats", "recommend", "evaluate"]
 
@@ -152,6 +152,19 @@ def test_demo_clones_and_leaves_the_source_untouched(seeded_repo: Path, tmp_path
     assert git(seeded_repo, "rev-parse", "HEAD") == head
     assert git(seeded_repo, "status", "--porcelain") == ""
     assert "augnes(g001)" in git(dest, "log", "-1", "--format=%s")
+
+
+def test_demo_from_a_feature_branch_evolves_that_branch(seeded_repo: Path, tmp_path: Path) -> None:
+    main = git(seeded_repo, "rev-parse", "main")
+    git(seeded_repo, "checkout", "-q", "-b", "feature")
+    head = commit_file(seeded_repo, "NOTES.md", "work in progress\n")
+    dest = tmp_path / "scratch"
+    code, output = invoke(seeded_repo, "demo", "-g", "1", "-m", "1", "--dest", str(dest))
+    assert code == 0, output
+    assert "main now points at feature's commit" in output
+    git(dest, "merge-base", "--is-ancestor", head, "main")  # evolved on top of feature
+    assert git(dest, "log", "-1", "--format=%s", "main").startswith("augnes(g001)")
+    assert git(seeded_repo, "rev-parse", "main") == main  # the source is untouched
 
 
 def test_smoke_the_console_script(seeded_repo: Path) -> None:

@@ -9,14 +9,15 @@ import click
 
 from bot.cli import AppContext
 from bot.commands.run import run_command
+from bot.config import load_config
 from bot.errors import RepoError
 from bot.repo import Repo, clone
 
 
 def demo_command(obj: AppContext, *, generations: int, mutations: int, dest: Path | None) -> None:
     source = Repo(obj.root)
-    branch = source.git.rev_parse("--abbrev-ref", "HEAD")
-    if branch == "HEAD":
+    branch = source.head_branch()
+    if branch is None:
         raise RepoError(
             f"{source.root}: HEAD is detached; check out a branch to clone for the demo"
         )
@@ -26,7 +27,11 @@ def demo_command(obj: AppContext, *, generations: int, mutations: int, dest: Pat
     click.echo(
         f"Cloning {source.root} ({branch}) into {target} — your working copy is not touched."
     )
-    clone(source.root, target, branch=branch)
+    scratch = clone(source.root, target, branch=branch)
+    base = load_config(scratch.root).base_branch
+    if branch != base:  # the loop evolves the base branch: in the scratch clone, that is HEAD
+        scratch.checkout_as(base)
+        click.echo(f"In the scratch clone, {base} now points at {branch}'s commit.")
     run_command(
         AppContext(root=target, debug=obj.debug),
         generations=generations,
