@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
-from bot.records import Judgment, Status
+from bot.records import Judgment, Status, VariantStats
 from bot.scoring import GoalTally, VariantScore, Weights, score_tallies
 
 
@@ -27,6 +28,21 @@ class VariantMeta:
     pr: int | None = None
     early_stopped: bool = False
     hidden_dim: int | None = None
+
+
+META_FIELDS = tuple(f.name for f in fields(VariantMeta))
+
+
+def meta_from_record(record: VariantStats) -> VariantMeta:
+    """A variant's metadata as recorded in strategy_stats.json (every field has one name)."""
+    values: dict[str, Any] = {name: getattr(record, name) for name in META_FIELDS}
+    return VariantMeta(**{**values, "parents": tuple(record.parents)})
+
+
+def meta_as_record(meta: VariantMeta) -> dict[str, Any]:
+    """The metadata fields of a VariantStats record."""
+    values: dict[str, Any] = {name: getattr(meta, name) for name in META_FIELDS}
+    return {**values, "parents": list(meta.parents)}
 
 
 @dataclass

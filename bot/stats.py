@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from bot.archive import Archive
+from bot.archive import Archive, meta_as_record
 from bot.records import (
     GenerationSummary,
     GoalRegret,
@@ -31,20 +31,7 @@ def variant_stats(
     for cid, m in sorted(archive.meta.items()):
         s = scores[cid]
         out[cid] = VariantStats(
-            candidate_id=cid,
-            strategy=m.strategy,
-            family=m.family,
-            niche=m.niche,
-            commit=m.commit,
-            parents=list(m.parents),
-            generation=m.generation,
-            operator=m.operator,
-            content=m.content,
-            summary=m.summary,
-            early_stopped=m.early_stopped,
-            status=m.status,
-            decision=m.decision,
-            pr=m.pr,
+            **meta_as_record(m),
             uses=s.uses,
             fails=s.fails,
             mean_reward=round(s.mean_reward, 6),
@@ -67,7 +54,6 @@ def variant_stats(
                 )
                 for g, gs in s.goals.items()
             },
-            hidden_dim=m.hidden_dim,
         )
     return out
 

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.archive import Archive, VariantMeta
+from bot.archive import Archive, VariantMeta, meta_from_record
 from bot.config import Config, has_config, load_config
 from bot.errors import ConfigError, ManifestError
 from bot.forge import Forge
@@ -206,21 +206,5 @@ class Workspace:
         meta: dict[str, VariantMeta] = {}
         if stats is not None:
             for cid, v in stats.variants.items():
-                meta[cid] = VariantMeta(
-                    candidate_id=cid,
-                    strategy=v.strategy,
-                    family=v.family,
-                    niche=v.niche,
-                    commit=v.commit,
-                    parents=tuple(v.parents),
-                    generation=v.generation,
-                    operator=v.operator,
-                    content=v.content,
-                    summary=v.summary,
-                    early_stopped=v.early_stopped,
-                    status=v.status,
-                    decision=v.decision,
-                    pr=v.pr,
-                    hidden_dim=v.hidden_dim,
-                )
+                meta[cid] = meta_from_record(v)
         return Archive(meta, judgments, dict(stats.elites) if stats else {})
