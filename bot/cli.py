@@ -11,7 +11,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +27,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 class AppContext:
     root: Path
     debug: bool
+    sandbox: str | None = None  # --sandbox, over the configuration's evaluation.sandbox
 
 
 def _error_log() -> Path:
@@ -75,6 +76,7 @@ def cli(ctx: click.Context, root: Path, debug: bool) -> None:
       augnes status                    open candidates, elites, the last generation
       augnes stats                     per variant and per goal: scores and regret
       augnes recommend --goal cartpole the best active variant for one goal
+      augnes doctor                    which sandboxes work here, and why not
     """
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
@@ -92,6 +94,24 @@ def generations_option(default: int, help: str) -> Callable[[F], F]:
         show_default=True,
         help=help,
     )
+
+
+def sandbox_option(f: F) -> F:
+    """`--sandbox`: which backend confines the strategies (it overrides the configuration)."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+        if value is not None:
+            ctx.obj = replace(ctx.obj, sandbox=value)
+
+    return click.option(
+        "--sandbox",
+        type=click.Choice(["auto", "bwrap", "docker", "none"]),
+        expose_value=False,
+        callback=remember,
+        help="Where strategies run: auto (docker when an engine answers, else bwrap), bwrap, "
+        "docker, or none (unconfined: trusted code only). Default: evaluation.sandbox in the "
+        "configuration, which defaults to auto. `augnes doctor` shows what works here.",
+    )(f)
 
 
 mutations_option = click.option(
@@ -115,6 +135,7 @@ mutations_option = click.option(
     help="Instead of --generations: stop once this generation is complete.",
 )
 @mutations_option
+@sandbox_option
 @click.option("--json", "as_json", is_flag=True, help="Print the generation summaries as JSON.")
 @click.pass_obj
 def run(
@@ -135,6 +156,7 @@ def run(
 @cli.command()
 @generations_option(5, "Generations to run in the scratch clone.")
 @mutations_option
+@sandbox_option
 @click.option(
     "--dest",
     type=click.Path(file_okay=False, path_type=Path),
@@ -191,6 +213,7 @@ def recommend(obj: AppContext, goal: str, top: int, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("candidate")
+@sandbox_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def evaluate(obj: AppContext, candidate: str, as_json: bool) -> None:
@@ -199,6 +222,44 @@ def evaluate(obj: AppContext, candidate: str, as_json: bool) -> None:
     from bot.commands.evaluate import evaluate_command
 
     evaluate_command(obj, candidate=candidate, as_json=as_json)
+
+
+@cli.command()
+@click.option(
+    "--install",
+    "install_names",
+    type=click.Choice(["bwrap", "podman"]),
+    multiple=True,
+    help="Install the Debian/Ubuntu packages of a backend first (apt-get, as root or with "
+    "sudo): bwrap is bubblewrap; podman gives a Docker-compatible engine. Repeatable.",
+)
+@click.option(
+    "--build-image",
+    "image",
+    is_flag=True,
+    help="Build the docker backend's worker image (augnes-worker:latest) on the running "
+    "engine, from benchmarks/sandbox/Dockerfile on this machine's own Python.",
+)
+@click.option(
+    "--hostile",
+    is_flag=True,
+    help="Also run the hostile suite (network, secrets, escapes, bombs, floods) against "
+    "every backend that works, and print how each attack ended.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def doctor(
+    obj: AppContext, install_names: tuple[str, ...], image: bool, hostile: bool, as_json: bool
+) -> None:
+    """Which sandbox backends work on this machine, and why the others do not.
+
+    Strategies are machine-written code, so Augnes runs them in a sandbox: `docker` (a
+    container per worker) when an engine answers, else `bwrap` (bubblewrap), else it refuses
+    to run. `none` runs them unconfined and is used only when asked for by name.
+    """
+    from bot.commands.doctor import doctor_command
+
+    doctor_command(obj, install_names=install_names, image=image, hostile=hostile, as_json=as_json)
 
 
 def main() -> None:

@@ -48,8 +48,24 @@ class VariationConfig(_Section):
     max_attempts: int = Field(20, ge=1, le=1000)
 
 
+class LimitsConfig(_Section):
+    """What one confined worker may use (bwrap and docker backends)."""
+
+    memory_mb: int = Field(1024, ge=64, le=1 << 20)
+    cpu_seconds: int = Field(600, ge=1, le=86_400)
+    processes: int = Field(64, ge=4, le=100_000)
+    open_files: int = Field(256, ge=32, le=1 << 20)
+    scratch_mb: int = Field(64, ge=1, le=1 << 20)
+    tmp_mb: int = Field(64, ge=1, le=1 << 20)
+    shm_mb: int = Field(16, ge=1, le=1 << 20)
+    output_kb: int = Field(1024, ge=16, le=1 << 20)
+
+
 class EvaluationConfig(_Section):
-    sandbox: Literal["subprocess"] = "subprocess"
+    # "auto": docker when an engine answers, else bwrap when it works here, else an error.
+    # "none" runs strategies unconfined, and only when asked for by that name.
+    sandbox: Literal["auto", "bwrap", "docker", "none"] = "auto"
+    limits: LimitsConfig = LimitsConfig()
     first_stage_episodes: int = Field(2, ge=0, le=1000)
     early_stop_margin: float = Field(0.1, ge=0, le=1)
     reply_timeout_s: float = Field(10.0, gt=0, le=3600)

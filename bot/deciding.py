@@ -10,6 +10,7 @@ from bot.candidates import branch_name
 from bot.journal import Entry, Journal
 from bot.loop_state import Event, LoopState
 from bot.report import REPORT_MARKER, report_comment
+from bot.sandbox import CONTAINED
 from bot.scoring import VariantScore
 from bot.selection import Decision, Entrant, Rule, decide, rebase
 
@@ -33,6 +34,11 @@ class Deciding(LoopState):
                 )
             elif scores[e.candidate_id].fails == scores[e.candidate_id].uses:
                 invalid = "invalid evaluation: every episode failed"
+            if any(j.failure in CONTAINED for j in grouped.get(e.candidate_id, [])):
+                kinds = sorted(
+                    {str(j.failure) for j in grouped[e.candidate_id] if j.failure in CONTAINED}
+                )
+                invalid = f"invalid evaluation: the sandbox stopped it ({', '.join(kinds)})"
             entrants.append(
                 Entrant(
                     e.candidate_id,

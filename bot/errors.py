@@ -51,3 +51,8 @@ class EvaluationError(AugnesError):
 class LineageFileError(AugnesError):
     exit_code = 8
     default_message = "a lineage file is unreadable"
+
+
+class SandboxUnavailable(AugnesError):
+    exit_code = 9
+    default_message = "no sandbox backend can run on this machine"

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from bot.goals import Goal
-from bot.sandbox import Sandbox, Worker, WorkerFailure
+from bot.sandbox import FAILURE_KINDS, UNLOADABLE, Sandbox, Worker, WorkerFailure
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,7 @@ class Session:
         self._unloadable: WorkerFailure | None = None
         self._ready: set[str] = set()
         self.episode_seconds = 0.0
+        self.last_failure: tuple[str, str] | None = None  # kind and message, for reports
 
     def __enter__(self) -> Session:
         return self
@@ -189,7 +190,7 @@ class Session:
                 else:
                     self.worker = self.sandbox.start(self.strategy_dir, timeout=self.start_timeout)
             except WorkerFailure as failure:
-                if failure.kind == "load_error":
+                if failure.kind in UNLOADABLE:
                     self._unloadable = failure
                 raise
         return self.worker
@@ -247,11 +248,12 @@ class Session:
         try:
             self._worker().call({"op": "init", "spec": batch.spec}, timeout=self.reply_timeout)
         except WorkerFailure as failure:
+            self.last_failure = (failure.kind, failure.message)
             log.info(
                 "%s: %s on %s: %s", self.strategy_dir.name, failure.kind, goal_id, failure.message
             )
             batch.fail(list(batch.active), failure.kind)
-            if failure.kind in ("timeout", "protocol", "load_error") or self.worker is None:
+            if failure.kind in ("timeout", "protocol", *UNLOADABLE) or self.worker is None:
                 self._drop()
             return
         self._ready.add(goal_id)
@@ -276,6 +278,7 @@ class Session:
                     raise WorkerFailure("malformed", "the reply does not answer every goal")
             except (WorkerFailure, KeyError, TypeError) as exc:
                 kind = exc.kind if isinstance(exc, WorkerFailure) else "malformed"
+                self.last_failure = (kind, str(exc))
                 for b in batches:
                     b.fail(list(b.active), kind)
                 self._drop()
@@ -311,6 +314,7 @@ class Session:
         try:
             self.worker.send(header, b"".join(o.tobytes() for o in obs), timeout=self.reply_timeout)
         except WorkerFailure as failure:
+            self.last_failure = (failure.kind, failure.message)
             for b in batches:
                 b.fail(list(b.active), failure.kind)
             self._drop()
@@ -324,7 +328,7 @@ class Session:
         rows = [i for i in rows if i in b.active]  # a deadline may have failed some meanwhile
         if not isinstance(part, dict) or "error" in part:
             kind = str(part.get("error", "malformed")) if isinstance(part, dict) else "malformed"
-            b.fail(rows, kind if kind in ("crash", "protocol") else "malformed")
+            b.fail(rows, kind if kind in FAILURE_KINDS else "malformed")
             return offset
         try:
             size = int(part["bytes"])

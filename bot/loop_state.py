@@ -57,7 +57,9 @@ class LoopState:
         self.repo = ws.repo
         self.cfg = ws.config
         self.emit = on_event
-        self.sandbox = sandbox or get_sandbox(ws.config.evaluation.sandbox)
+        self.sandbox = sandbox or get_sandbox(
+            ws.config.evaluation.sandbox, ws.config.evaluation.limits.model_dump()
+        )
         self.weights = weights_of(ws)
         self.goal_weights = goal_weights(ws)
         self.run_id = uuid.uuid4().hex[:12]

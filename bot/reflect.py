@@ -7,8 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.records import Judgment
-
-LOGIC_FAILURES = ("crash", "timeout", "invalid_action", "malformed", "protocol", "load_error")
+from bot.sandbox import FAILURE_KINDS as LOGIC_FAILURES
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def replay(ws: Workspace, candidate: str) -> Replay:
         )
     variant = stats.variants[candidate]
     pool = EnvPool()
-    sandbox = get_sandbox(ws.config.evaluation.sandbox)
+    sandbox = get_sandbox(ws.config.evaluation.sandbox, ws.config.evaluation.limits.model_dump())
     try:
         with tempfile.TemporaryDirectory(prefix="augnes-replay-") as tmp:
             where = Path(tmp) / variant.strategy

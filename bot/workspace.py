@@ -45,7 +45,9 @@ class Workspace:
     _strategies: dict[tuple[str, str], StrategySource] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def open(cls, root: Path) -> Workspace:
+    def open(cls, root: Path, *, sandbox: str | None = None) -> Workspace:
+        """The workspace of the repository at `root`; `sandbox` overrides the configured
+        backend (the `--sandbox` option)."""
         repo = Repo(root)
         top = repo.root
         if not has_config(top):
@@ -54,6 +56,9 @@ class Workspace:
                 "or an augnes.toml (`augnes init` writes one)"
             )
         config = load_config(top)
+        if sandbox is not None:
+            evaluation = config.evaluation.model_copy(update={"sandbox": sandbox})
+            config = config.model_copy(update={"evaluation": evaluation})
         for needed in (config.strategies_dir, config.benchmarks_dir):
             if not (top / needed).is_dir():
                 raise ConfigError(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from bot.evaluator import EnvPool, Session, Transitions
 from bot.goals import Goal
+from bot.sandbox import Sandbox
 from bot.sandbox.subprocess_backend import SubprocessSandbox
 
 CARTPOLE = Goal(
@@ -60,15 +60,25 @@ BALANCE = """
 """
 
 
-@pytest.fixture(params=["fork", "exec"])
-def sandbox(request: pytest.FixtureRequest) -> Iterator[SubprocessSandbox]:
-    box = SubprocessSandbox(preload=("numpy",), fork=request.param == "fork")
+@pytest.fixture(params=["fork", "exec", "bwrap"])
+def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    """The evaluator's behaviour must not depend on the backend: the unconfined one (forked
+    from a zygote, or a fresh interpreter) and bubblewrap."""
+    box: Sandbox
+    if request.param == "bwrap":
+        from bot.sandbox.bwrap_backend import BwrapSandbox, preflight
+
+        if preflight():
+            pytest.skip(f"bwrap cannot run here: {preflight()}")
+        box = BwrapSandbox(preload=("numpy",))
+    else:
+        box = SubprocessSandbox(preload=("numpy",), fork=request.param == "fork")
     yield box
     box.close()
 
 
 def run(
-    sandbox: SubprocessSandbox,
+    sandbox: Sandbox,
     folder: Path,
     goals: list[Goal],
     *,
@@ -97,7 +107,7 @@ def in_process_return(seed: int) -> float:
 
 
 def test_rewards_are_computed_by_the_trusted_side_and_reproducible(
-    sandbox: SubprocessSandbox, tmp_path: Path
+    sandbox: Sandbox, tmp_path: Path
 ) -> None:
     folder = strategy(tmp_path, BALANCE)
     first = run(sandbox, folder, [CARTPOLE, PENDULUM])
@@ -109,9 +119,7 @@ def test_rewards_are_computed_by_the_trusted_side_and_reproducible(
     assert [e.episode for e in cart] == [0, 1, 2]
 
 
-def test_transitions_are_recorded_by_the_trusted_side(
-    sandbox: SubprocessSandbox, tmp_path: Path
-) -> None:
+def test_transitions_are_recorded_by_the_trusted_side(sandbox: Sandbox, tmp_path: Path) -> None:
     record: dict[str, Transitions] = {}
     episodes = run(sandbox, strategy(tmp_path, BALANCE), [PENDULUM], transitions=record)
     t = record["pendulum"]
@@ -150,16 +158,14 @@ EXPECTED = {"nan": "invalid_action", "strings": "malformed", "exit": "crash"}
 
 @pytest.mark.parametrize("kind", sorted(HOSTILE))
 def test_a_misbehaving_strategy_ends_its_episodes_as_classified_failures(
-    sandbox: SubprocessSandbox, tmp_path: Path, kind: str
+    sandbox: Sandbox, tmp_path: Path, kind: str
 ) -> None:
     episodes = run(sandbox, strategy(tmp_path, HOSTILE[kind]), [CARTPOLE], timeout=1.0)
     assert {e.failure for e in episodes} == {EXPECTED.get(kind, kind)}
     assert all(e.reward == CARTPOLE.min_reward for e in episodes)
 
 
-def test_one_goal_failing_does_not_sink_the_other(
-    sandbox: SubprocessSandbox, tmp_path: Path
-) -> None:
+def test_one_goal_failing_does_not_sink_the_other(sandbox: Sandbox, tmp_path: Path) -> None:
     body = BALANCE.replace(
         "def act(self, obs):",
         "def act(self, obs):\n            if self.spec['goal_id'] == 'pendulum': raise KeyError('x')",
@@ -169,7 +175,7 @@ def test_one_goal_failing_does_not_sink_the_other(
     assert {e.failure for e in episodes if e.goal_id == "cartpole"} == {None}
 
 
-def test_printing_does_not_corrupt_the_wire(sandbox: SubprocessSandbox, tmp_path: Path) -> None:
+def test_printing_does_not_corrupt_the_wire(sandbox: Sandbox, tmp_path: Path) -> None:
     body = BALANCE.replace(
         "def act(self, obs):", "def act(self, obs):\n            print('x' * 1000); print(obs)"
     )
@@ -177,13 +183,14 @@ def test_printing_does_not_corrupt_the_wire(sandbox: SubprocessSandbox, tmp_path
     assert all(e.failure is None and e.steps > 0 for e in episodes)
 
 
-def test_a_hung_worker_is_replaced_for_the_next_run(
-    sandbox: SubprocessSandbox, tmp_path: Path
-) -> None:
+def test_a_hung_worker_is_replaced_for_the_next_run(sandbox: Sandbox, tmp_path: Path) -> None:
+    # it hangs on seed 1's first observation: the first run meets it, the second does not
+    first_obs = gymnasium.make("CartPole-v1").reset(seed=1)[0]
     body = BALANCE.replace(
         "def act(self, obs):",
-        "def act(self, obs):\n            import os, time\n            if not os.path.exists('done'):\n"
-        "                open('done', 'w').close(); time.sleep(60)",
+        "def act(self, obs):\n            import time\n"
+        f"            if (obs[:, 0] == {float(first_obs[0])!r}).any():\n"
+        "                time.sleep(60)",
     )
     folder = strategy(tmp_path, body)
     pool = EnvPool()
@@ -196,7 +203,7 @@ def test_a_hung_worker_is_replaced_for_the_next_run(
 
 
 def test_the_worker_gets_no_secret_from_the_bot_environment(
-    sandbox: SubprocessSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", "canary-7d1f")
     body = BALANCE.replace(
@@ -207,13 +214,21 @@ def test_the_worker_gets_no_secret_from_the_bot_environment(
     assert {e.failure for e in episodes} == {None}
 
 
-def test_no_worker_process_outlives_its_session(sandbox: SubprocessSandbox, tmp_path: Path) -> None:
+def test_no_worker_process_outlives_its_session(sandbox: Sandbox, tmp_path: Path) -> None:
+    # the worker names itself, so that it can be found from outside any sandbox
     body = BALANCE.replace(
         "def act(self, obs):",
-        "def act(self, obs):\n            import os\n            open('pid', 'w').write(str(os.getpid()))",
+        "def act(self, obs):\n            import ctypes\n"
+        "            ctypes.CDLL(None).prctl(15, b'augnes-outlive', 0, 0, 0)",
     )
-    folder = strategy(tmp_path, body)
-    run(sandbox, folder, [CARTPOLE])
-    pid = int((folder / "pid").read_text())
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    episodes = run(sandbox, strategy(tmp_path, body), [CARTPOLE])
+    assert {e.failure for e in episodes} == {None}
+    named = [p for p in Path("/proc").glob("[0-9]*/comm") if _read(p) == "augnes-outlive"]
+    assert named == []
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""

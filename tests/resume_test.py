@@ -151,16 +151,31 @@ def test_no_worker_survives_the_bot(seeded_repo: Path) -> None:
     while not pending(seeded_repo):
         assert proc.poll() is None
         time.sleep(0.002)
-    children = subprocess.run(
-        ["pgrep", "-f", "bot/sandbox/(zygote|worker).py"], capture_output=True, text=True
-    )
+    pids = descendants(proc.pid)  # zygotes, bubblewrap, workers and their keepers
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     deadline = time.monotonic() + 10
-    pids = [int(p) for p in children.stdout.split()]
     while time.monotonic() < deadline and any(_alive(p) for p in pids):
         time.sleep(0.05)
     assert pids and not any(_alive(p) for p in pids)
+
+
+def descendants(root: int) -> list[int]:
+    """Every process below `root`, from the parent links in /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
 
 
 def _alive(pid: int) -> bool:

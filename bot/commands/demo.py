@@ -33,7 +33,7 @@ def demo_command(obj: AppContext, *, generations: int, mutations: int, dest: Pat
         scratch.checkout_as(base)
         click.echo(f"In the scratch clone, {base} now points at {branch}'s commit.")
     run_command(
-        AppContext(root=target, debug=obj.debug),
+        AppContext(root=target, debug=obj.debug, sandbox=obj.sandbox),
         generations=generations,
         until=None,
         mutations=mutations,

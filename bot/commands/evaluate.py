@@ -13,7 +13,7 @@ from bot.workspace import Workspace
 
 
 def evaluate_command(obj: AppContext, *, candidate: str, as_json: bool) -> None:
-    ws = Workspace.open(obj.root)
+    ws = Workspace.open(obj.root, sandbox=obj.sandbox)
     result = replay(ws, candidate)
     failures = sorted({e.failure for e in result.episodes if e.failure})
     if as_json:

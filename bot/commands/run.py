@@ -86,7 +86,7 @@ def summary_table(summaries: list[GenerationSummary]) -> str:
 def run_command(
     obj: AppContext, *, generations: int, until: int | None, mutations: int, as_json: bool
 ) -> None:
-    ws = Workspace.open(obj.root)
+    ws = Workspace.open(obj.root, sandbox=obj.sandbox)
     reporter = ProgressReporter()
     loop = Loop(ws, on_event=(lambda e: None) if as_json else reporter)
     try:

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, SandboxUnavailable
+
+log = logging.getLogger("augnes.sandbox")
+
+
+# Failure kinds a judgment may carry. The first group is the strategy's own doing; the
+# second means the sandbox had to stop it, which disqualifies the candidate from merging.
+LOGIC_FAILURES = ("crash", "timeout", "invalid_action", "malformed", "protocol", "load_error")
+CONTAINED = ("sandbox_violation", "memory", "disk_limit", "resource_limit", "output_limit")
+FAILURE_KINDS = LOGIC_FAILURES + CONTAINED
+# A worker that failed this way while starting is not started again for the same candidate.
+UNLOADABLE = ("load_error", *CONTAINED)
+
+
+def known_kind(kind: object, default: str) -> str:
+    """A failure kind reported by a worker, which runs untrusted code: one we know, or `default`."""
+    return kind if isinstance(kind, str) and kind in FAILURE_KINDS else default
 
 
 class WorkerFailure(Exception):
@@ -40,11 +58,69 @@ class Sandbox(Protocol):
     def close(self) -> None: ...
 
 
-def get_sandbox(name: str) -> Sandbox:
-    from bot.sandbox.subprocess_backend import SubprocessSandbox
+BACKENDS = ("docker", "bwrap", "none")
+INSTALL_HINT = (
+    "install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`) or start a Docker "
+    "engine (or podman's: `podman system service`), or pass `--sandbox none` to run "
+    "strategies unconfined, which only trusted code deserves"
+)
 
-    backends: dict[str, type] = {"subprocess": SubprocessSandbox}
-    if name not in backends:
-        raise ConfigError(f"unknown sandbox backend {name!r}; choose one of {sorted(backends)}")
-    sandbox: Sandbox = backends[name]()
+
+def backend_problem(name: str) -> str | None:
+    """Why backend `name` cannot run on this machine, or None when it can."""
+    if name == "none":
+        return None
+    if name == "bwrap":
+        from bot.sandbox.bwrap_backend import preflight
+
+        return preflight()
+    if name == "docker":
+        from bot.sandbox.docker_backend import preflight as docker_preflight
+
+        return docker_preflight()
+    return f"unknown sandbox backend {name!r}; choose one of auto, {', '.join(BACKENDS)}"
+
+
+def detect() -> str:
+    """The backend `auto` means here: docker when an engine answers, else bwrap when it
+    works, else an error that says what to install. Never `none`."""
+    problems = {}
+    for name in ("docker", "bwrap"):
+        why = backend_problem(name)
+        if why is None:
+            return name
+        problems[name] = why
+    detail = "; ".join(f"{name}: {why}" for name, why in problems.items())
+    raise SandboxUnavailable(f"no sandbox backend works on this machine ({detail}); {INSTALL_HINT}")
+
+
+def get_sandbox(name: str, limits: Mapping[str, int] | None = None) -> Sandbox:
+    """Open backend `name` ("auto" detects one). `none` warns every time it is opened."""
+    if name == "auto":
+        name = detect()
+    if name not in BACKENDS:
+        raise ConfigError(
+            f"unknown sandbox backend {name!r}; choose one of auto, {', '.join(BACKENDS)}"
+        )
+    sandbox: Sandbox
+    if name == "none":
+        from bot.sandbox.subprocess_backend import SubprocessSandbox
+
+        log.warning(
+            "sandbox `none`: strategies run UNCONFINED, with your files, network and "
+            "processes within reach; use it only for code you trust"
+        )
+        sandbox = SubprocessSandbox()
+        return sandbox
+    why = backend_problem(name)
+    if why is not None:
+        raise SandboxUnavailable(f"the {name} sandbox cannot run here: {why}; {INSTALL_HINT}")
+    if name == "bwrap":
+        from bot.sandbox.bwrap_backend import BwrapSandbox
+
+        sandbox = BwrapSandbox(limits=dict(limits or {}))
+    else:
+        from bot.sandbox.docker_backend import DockerSandbox
+
+        sandbox = DockerSandbox(limits=dict(limits or {}))
     return sandbox

@@ -21,10 +21,11 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
-from bot.sandbox import WorkerFailure
+from bot.sandbox import WorkerFailure, known_kind
 from bot.sandbox.wire import HEADER, WireError, decode_header, encode, parse_json
 
 HERE = Path(__file__).resolve().parent
@@ -52,7 +53,17 @@ class PipeWorker(abc.ABC):
     send and, usually, one receive: no poll, and no way for a worker (or a child it left
     holding the socket) to block the bot past its deadline."""
 
-    def __init__(self, wire: socket.socket, stderr: IO[bytes], *, timeout: float) -> None:
+    def __init__(
+        self,
+        wire: socket.socket,
+        stderr: IO[bytes],
+        *,
+        timeout: float,
+        output_limit: int | None = None,
+    ) -> None:
+        self._output_limit = output_limit
+        self._output = 0
+        self._flooded = False
         self._wire = wire
         self._fd = wire.fileno()
         wire.setblocking(True)
@@ -71,7 +82,7 @@ class PipeWorker(abc.ABC):
         if header.get("op") != "ready":
             self.kill()
             raise WorkerFailure(
-                str(header.get("kind", "protocol")), str(header.get("message", header))
+                known_kind(header.get("kind"), "protocol"), str(header.get("message", header))
             )
 
     def _set_timeout(self, seconds: float) -> None:
@@ -86,6 +97,12 @@ class PipeWorker(abc.ABC):
         read = getattr(self._stderr_stream, "read1", self._stderr_stream.read)
         try:
             for chunk in iter(lambda: read(65536), b""):
+                self._output += len(chunk)
+                if self._output_limit is not None and self._output > self._output_limit:
+                    if not self._flooded and not self._closed:
+                        self._flooded = True
+                        self._terminate()
+                    continue
                 self._stderr += chunk
                 del self._stderr[:-STDERR_KEEP]
         except (OSError, ValueError):
@@ -95,22 +112,39 @@ class PipeWorker(abc.ABC):
     def stderr_tail(self) -> str:
         return bytes(self._stderr[-4000:]).decode(errors="replace")
 
+    def _failure(self, kind: str, message: str) -> WorkerFailure:
+        if self._flooded:
+            return WorkerFailure(
+                "output_limit",
+                f"the worker wrote more than {self._output_limit} bytes to its output; ended",
+            )
+        return WorkerFailure(kind, message)
+
     def _gone(self, why: str) -> WorkerFailure:
+        self._settle()
         self._terminate()
         self._wait_dead(2.0)
-        return WorkerFailure("crash", f"the worker {why}: {self.stderr_tail.strip()[-1500:]}")
+        kind, detail = self._how_it_ended()
+        return self._failure(kind, f"the worker {why}{detail}: {self.stderr_tail.strip()[-1500:]}")
+
+    def _how_it_ended(self) -> tuple[str, str]:
+        """The failure kind of a worker that died, and a few words on how."""
+        return "crash", ""
+
+    def _settle(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Give a worker that just went away a moment to say how (before it is killed)."""
 
     def _fill(self, size: int, deadline: float) -> None:
         while len(self._buffer) < size:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise WorkerFailure("timeout", "the worker did not answer in time")
+                raise self._failure("timeout", "the worker did not answer in time")
             if remaining < self._timeout / 2:  # a reply in many pieces: tighten the clock
                 self._set_timeout(remaining)
             try:
                 chunk = os.read(self._fd, 1 << 20)
             except BlockingIOError:  # SO_RCVTIMEO expired
-                raise WorkerFailure("timeout", "the worker did not answer in time") from None
+                raise self._failure("timeout", "the worker did not answer in time") from None
             except OSError:
                 raise self._gone("went away") from None
             if not chunk:
@@ -144,7 +178,7 @@ class PipeWorker(abc.ABC):
             while view:
                 view = view[os.write(self._fd, view) :]
         except BlockingIOError:  # SO_SNDTIMEO expired: the worker stopped reading
-            raise WorkerFailure("timeout", "the worker stopped reading its input") from None
+            raise self._failure("timeout", "the worker stopped reading its input") from None
         except OSError:
             raise self._gone("went away") from None
 
@@ -152,7 +186,9 @@ class PipeWorker(abc.ABC):
         self._set_timeout(timeout)
         reply, data = self._read(time.monotonic() + timeout)
         if reply.get("op") == "error":
-            raise WorkerFailure(str(reply.get("kind", "crash")), str(reply.get("message", "")))
+            raise WorkerFailure(
+                known_kind(reply.get("kind"), "crash"), str(reply.get("message", ""))
+            )
         return reply, data
 
     def kill(self) -> None:
@@ -231,14 +267,31 @@ class ForkedWorker(PipeWorker):
             os.close(self.pidfd)
 
 
-class Zygote:
-    """The bot's handle on the zygote process; restarted when it has died."""
+_LAUNCHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="augnes-launcher")
 
-    def __init__(self, preload: tuple[str, ...]) -> None:
+
+class Zygote:
+    """The bot's handle on a zygote process; restarted when it has died. `command` starts it
+    (a plain interpreter, or one inside bubblewrap); `confine` makes each child confine
+    itself and report how it ended on a status pipe."""
+
+    def __init__(
+        self,
+        preload: tuple[str, ...],
+        *,
+        command: list[str] | None = None,
+        confine: dict[str, int] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.preload = preload
+        self.command = command or [sys.executable, "-I", "-B", str(ZYGOTE)]
+        self.confine = confine
+        self.env = env or worker_environment()
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
+        self._stderr = bytearray()
+        self.start_error = ""
 
     def warm_up(self, timeout: float) -> None:
         """Start the zygote in the background, so the first worker does not wait for imports."""
@@ -254,51 +307,101 @@ class Zygote:
 
     def _start(self, timeout: float) -> socket.socket:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-B", str(ZYGOTE), *self.preload],
+        argv = list(self.command)
+        if self.confine is not None:
+            argv += ["--confine", json.dumps(self.confine)]
+        # Started from one long-lived thread: a parent-death signal (bwrap --die-with-parent)
+        # fires when the *thread* that started the process ends, not the bot.
+        self._proc = proc = _LAUNCHER.submit(
+            subprocess.Popen,
+            [*argv, *self.preload],
             stdin=theirs.fileno(),
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=worker_environment(),
+            stderr=subprocess.PIPE,
+            env=self.env,
             start_new_session=True,
-        )
+        ).result()
         theirs.close()
         ours.settimeout(timeout)
-        hello = json.loads(ours.recv(4096) or b"{}")
+        try:
+            hello = json.loads(ours.recv(4096) or b"{}")
+        except (OSError, ValueError):
+            hello = {}
         if hello.get("op") != "ready":
-            raise WorkerFailure("load_error", "the worker zygote did not start")
+            ours.close()
+            proc.kill()
+            _, err = proc.communicate()
+            self.start_error = err.decode(errors="replace").strip()[-2000:]
+            raise WorkerFailure(
+                "load_error", f"the worker zygote did not start: {self.start_error or 'no output'}"
+            )
+        self._stderr = bytearray()
+        threading.Thread(target=_drain_into, args=(proc.stderr, self._stderr), daemon=True).start()
         self._control = ours
         return ours
 
-    def spawn(self, strategy_dir: Path, *, timeout: float) -> ForkedWorker:
+    @property
+    def stderr_tail(self) -> str:
+        return bytes(self._stderr[-2000:]).decode(errors="replace").strip()
+
+    def spawn(
+        self, request: dict[str, Any], *, timeout: float
+    ) -> tuple[int, socket.socket, int, int | None]:
+        """Fork a worker. Returns its pid (as the zygote sees it), the bot's end of the wire,
+        the read end of its stderr and, when confined, of its status pipe."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         err_read, err_write = os.pipe()
+        status_read, status_write = os.pipe() if self.confine is not None else (None, None)
+        fds = [theirs.fileno(), theirs.fileno(), err_write]
+        if status_write is not None:
+            fds.append(status_write)
         try:
             with self._lock:
                 control = self._control
                 if control is None or self._proc is None or self._proc.poll() is not None:
                     control = self._start(timeout)
                 try:
-                    request = json.dumps({"strategy_dir": str(strategy_dir)}).encode()
-                    socket.send_fds(
-                        control, [request], [theirs.fileno(), theirs.fileno(), err_write]
-                    )
+                    socket.send_fds(control, [json.dumps(request).encode()], fds)
                     reply = json.loads(control.recv(4096) or b"{}")
+                    if not reply:
+                        raise OSError("it exited")
                 except (OSError, ValueError) as exc:
+                    tail = self.stderr_tail
                     self.close()
-                    raise WorkerFailure("load_error", f"the worker zygote failed: {exc}") from None
+                    raise WorkerFailure(
+                        "load_error", f"the worker zygote failed: {exc}: {tail}"
+                    ) from None
         except BaseException:
             ours.close()
             os.close(err_read)
+            if status_read is not None:
+                os.close(status_read)
             raise
         finally:
             theirs.close()
             os.close(err_write)
+            if status_write is not None:
+                os.close(status_write)
         if "pid" not in reply:
             ours.close()
             os.close(err_read)
+            if status_read is not None:
+                os.close(status_read)
             raise WorkerFailure("load_error", f"the worker zygote refused: {reply}")
-        return ForkedWorker(int(reply["pid"]), ours, err_read, timeout=timeout)
+        return int(reply["pid"]), ours, err_read, status_read
+
+    def kill(self, pid: int, *, hard: bool = False) -> None:
+        """Ask the zygote to end a confined worker (and with it, its whole PID namespace):
+        through its keeper, which then reports; or, `hard`, by killing the keeper too."""
+        request = {"op": "kill", "pid": pid, "signal": "SIGKILL" if hard else "SIGTERM"}
+        with self._lock:
+            if self._control is not None:
+                with contextlib.suppress(OSError):
+                    self._control.send(json.dumps(request).encode())
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
 
     def close(self) -> None:
         if self._control is not None:
@@ -309,6 +412,15 @@ class Zygote:
                 self._proc.kill()
             self._proc.wait()
             self._proc = None
+
+
+def _drain_into(stream: IO[bytes] | None, keep: bytearray) -> None:
+    if stream is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        for chunk in iter(lambda: stream.read1(65536), b""):  # type: ignore[attr-defined]
+            keep += chunk
+            del keep[:-STDERR_KEEP]
 
 
 def imported_modules(strategy_dir: Path) -> set[str]:
@@ -328,11 +440,13 @@ def imported_modules(strategy_dir: Path) -> set[str]:
 
 
 class SubprocessSandbox:
-    """Workers forked from two zygotes started at once: a light one (numpy) that is ready in
-    a fraction of a second, and a full one (numpy and torch) for strategies that import
+    """The `none` backend: no confinement at all, for trusted strategies and debugging.
+
+    Workers are forked from two zygotes started at once: a light one (numpy) that is ready
+    in a fraction of a second, and a full one (numpy and torch) for strategies that import
     torch, whose second-long import then overlaps the first evaluations."""
 
-    name = "subprocess"
+    name = "none"
 
     def __init__(self, *, preload: tuple[str, ...] = DEFAULT_PRELOAD, fork: bool = True) -> None:
         self.heavy = set(preload) - set(LIGHT_PRELOAD)
@@ -348,7 +462,10 @@ class SubprocessSandbox:
         strategy_dir = strategy_dir.resolve()
         if self.zygotes:
             heavy = bool(self.heavy & imported_modules(strategy_dir)) and True in self.zygotes
-            return self.zygotes[heavy].spawn(strategy_dir, timeout=timeout)
+            pid, wire, err, _ = self.zygotes[heavy].spawn(
+                {"strategy_dir": str(strategy_dir)}, timeout=timeout
+            )
+            return ForkedWorker(pid, wire, err, timeout=timeout)
         argv = [sys.executable, "-I", "-B", str(WORKER), str(strategy_dir)]
         return PopenWorker(argv, strategy_dir, timeout=timeout)
 

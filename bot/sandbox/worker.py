@@ -7,6 +7,7 @@ prints goes to stderr, because stdout carries the wire.
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import os
@@ -36,7 +37,31 @@ def _load(strategy_dir: Path):  # type: ignore[no-untyped-def]
     return getattr(module, func_name), params
 
 
+# What an exception says about the strategy: hitting a wall of the sandbox is not a bug.
+_ERRNO_KINDS = {
+    errno.EPERM: "sandbox_violation",
+    errno.EACCES: "sandbox_violation",
+    errno.EROFS: "sandbox_violation",
+    errno.ENETUNREACH: "sandbox_violation",
+    errno.ENOSPC: "disk_limit",
+    errno.EFBIG: "disk_limit",
+    errno.EDQUOT: "disk_limit",
+    errno.EMFILE: "resource_limit",
+    errno.ENFILE: "resource_limit",
+    errno.EAGAIN: "resource_limit",
+}
+
+
+def classify(exc: BaseException | None, default: str) -> str:
+    if isinstance(exc, MemoryError):
+        return "memory"
+    if isinstance(exc, OSError) and exc.errno in _ERRNO_KINDS:
+        return _ERRNO_KINDS[exc.errno]
+    return default
+
+
 def _error(kind: str) -> dict[str, str]:
+    kind = classify(sys.exc_info()[1], kind)
     return {"op": "error", "kind": kind, "message": traceback.format_exc(limit=-3)[-2000:]}
 
 
@@ -62,14 +87,17 @@ def _act(policies: dict, header: dict, payload: bytes) -> tuple[dict, bytes]:  #
             actions = np.ascontiguousarray(np.asarray(policy.act(obs)))
             data = actions.tobytes()
         except Exception:
-            parts.append({"error": "crash", "message": _error("crash")["message"]})
+            error = _error("crash")
+            parts.append({"error": error["kind"], "message": error["message"]})
             continue
         parts.append({"dtype": actions.dtype.str, "shape": list(actions.shape), "bytes": len(data)})
         chunks.append(data)
     return {"op": "actions", "parts": parts}, b"".join(chunks)
 
 
-def serve(strategy_dir: Path, wire_in: int, wire_out: int) -> int:
+def serve(
+    strategy_dir: Path, wire_in: int, wire_out: int, reader: FrameReader | None = None
+) -> int:
     try:
         make_policy, params = _load(strategy_dir)
     except Exception:
@@ -77,7 +105,7 @@ def serve(strategy_dir: Path, wire_in: int, wire_out: int) -> int:
         return 1
     write_frame(wire_out, {"op": "ready"})
     policies = {}
-    reader = FrameReader(wire_in)
+    reader = reader or FrameReader(wire_in)
     while True:
         try:
             header, payload = reader.read()
