@@ -139,6 +139,9 @@ def bwrap_command(*, user_namespace: bool) -> list[str]:
                 argv += ["--perms", "0755", "--dir", str(parent)]
         argv += ["--ro-bind", str(root), str(inside)]
     argv += ["--ro-bind", str(HERE), HARNESS]
+    # the sandbox's own root (a tmpfs) read-only too: a worker that may write there (in a
+    # user namespace it owns it) could leave files for the next candidate's worker
+    argv += ["--remount-ro", "/"]
     argv += [_inside(roots, Path(sys.executable).absolute()), "-I", "-B", f"{HARNESS}/zygote.py"]
     return argv
 
