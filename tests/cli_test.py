@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from bot.cli import cli
 from tests.conftest import ROOT, commit_file, git
 
-COMMANDS = ["run", "demo", "status", "stats", "recommend", "evaluate"]
+COMMANDS = ["run", "demo", "status", "stats", "recommend", "evaluate", "doctor"]
 
 
 def invoke(repo: Path, *args: str) -> tuple[int, str]:
