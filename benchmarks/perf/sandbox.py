@@ -7,7 +7,8 @@
    (none: forked from its zygote; bwrap: forked from its zygote inside bubblewrap, confining
    itself; docker: a new container).
 2. Per step: the control suite through each backend's worker against the same strategy called
-   in-process (step_cost.py's InProcessSandbox), median µs per environment step.
+   in-process (step_cost.py's InProcessSandbox), median µs per environment step, counting
+   the time inside episodes only (start-up is item 1).
 3. The hostile suite: payload, backend, outcome, seconds to contain.
 
 With `--podman` it starts a private podman service and builds the worker image on it for the
@@ -28,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from step_cost import InProcessSandbox, measure  # noqa: E402
+from step_cost import InProcessSandbox  # noqa: E402
 
-from bot.evaluator import EnvPool  # noqa: E402
+from bot.evaluator import EnvPool, Session  # noqa: E402
 from bot.goals import load_suite  # noqa: E402
 from bot.sandbox import Sandbox  # noqa: E402
 from bot.sandbox.bwrap_backend import BwrapSandbox, bwrap_command, preflight  # noqa: E402
@@ -47,6 +48,13 @@ INIT = {
         "action": {"type": "discrete", "n": 2},
     },
 }
+
+
+def measure(sandbox: Any, strategy: Path, suite: Any, pool: EnvPool) -> tuple[float, int]:
+    """Seconds inside episodes (the worker's start is not a step's cost) and steps taken."""
+    with Session(sandbox, strategy, pool, reply_timeout=30, start_timeout=120) as session:
+        episodes = session.run([(g, suite.seeds(g), 0) for g in suite.goals])
+        return session.episode_seconds, sum(e.steps for e in episodes)
 
 
 def median_ms(samples: list[float]) -> float:
