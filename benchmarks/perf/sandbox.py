@@ -35,7 +35,7 @@ from bot.evaluator import EnvPool, Session  # noqa: E402
 from bot.goals import load_suite  # noqa: E402
 from bot.sandbox import Sandbox  # noqa: E402
 from bot.sandbox.bwrap_backend import BwrapSandbox, bwrap_command, preflight  # noqa: E402
-from bot.sandbox.hostile import PAYLOADS, contain, write_strategy  # noqa: E402
+from bot.sandbox.hostile import run_all  # noqa: E402
 from bot.sandbox.subprocess_backend import SubprocessSandbox, worker_environment  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,25 +176,12 @@ def main() -> None:
 
     hostile = []
     for backend, box in boxes.items():
-        if backend == "none":
-            continue
-        for payload in PAYLOADS:
-            folder = write_strategy(
-                tmp / backend / payload.name,
-                payload,
-                {"port": 9, "abstract": "augnes-bench", "paths": ["/etc/hostname"]},
-            )
-            outcome = contain(box, folder, payload, reply_timeout=3.0)
-            hostile.append(
-                {
-                    "payload": payload.name,
-                    "backend": backend,
-                    "outcome": outcome.kind,
-                    "contained": outcome.kind in payload.expected,
-                    "seconds": round(outcome.seconds, 3),
-                }
-            )
-            print(f"{payload.name:24s} {backend:7s} {outcome.kind!s:18s} {outcome.seconds:6.2f} s")
+        if backend != "none":
+            hostile += run_all(box, backend, tmp)
+    for row in hostile:
+        print(
+            f"{row['payload']:24s} {row['backend']:7s} {row['outcome']!s:18s} {row['seconds']:6.2f} s"
+        )
     result["hostile"] = hostile
     for box in boxes.values():
         box.close()

@@ -83,29 +83,14 @@ def build_image(root: Path) -> str:
 
 def hostile_table(names: list[str]) -> list[dict[str, Any]]:
     from bot.sandbox import get_sandbox
-    from bot.sandbox.hostile import PAYLOADS, contain, write_strategy
+    from bot.sandbox.hostile import run_all
 
     rows = []
     for name in names:
         box = get_sandbox(name)
         try:
             with tempfile.TemporaryDirectory(prefix="augnes-hostile-") as tmp:
-                for payload in PAYLOADS:
-                    folder = write_strategy(
-                        Path(tmp) / payload.name,
-                        payload,
-                        {"port": 9, "abstract": "augnes-doctor", "paths": ["/etc/hostname"]},
-                    )
-                    outcome = contain(box, folder, payload, reply_timeout=3.0)
-                    rows.append(
-                        {
-                            "payload": payload.name,
-                            "backend": name,
-                            "outcome": outcome.kind,
-                            "contained": outcome.kind in payload.expected,
-                            "seconds": round(outcome.seconds, 3),
-                        }
-                    )
+                rows += run_all(box, name, Path(tmp))
         finally:
             box.close()
     return rows

@@ -89,14 +89,19 @@ def isolate(status_fd: int, keep: list[int]) -> int:
     # SIGTERM (the zygote's kill request) ends the worker, and with it its namespace; the
     # keeper then reaps it and reports, so the report's arrival means nothing is left
     signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGKILL))
+    os.write(status_fd, exit_report(pid))
+    os._exit(0)
+
+
+def exit_report(pid: int) -> bytes:
+    """Reap child `pid` and say how it ended, as the JSON the bot's side reads."""
     _, status = os.waitpid(pid, 0)
     report: dict[str, Any] = {"pid": pid}
     if os.WIFSIGNALED(status):
         report["signal"] = signal.Signals(os.WTERMSIG(status)).name
     else:
         report["exit"] = os.WEXITSTATUS(status)
-    os.write(status_fd, json.dumps(report).encode())
-    os._exit(0)
+    return json.dumps(report).encode()
 
 
 def close_all_but(keep: set[int]) -> None:

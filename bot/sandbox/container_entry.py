@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import signal
 import socket
 import sys
 from pathlib import Path
@@ -69,13 +68,7 @@ def main() -> int:
     while True:
         ready, _, _ = select.select([lifeline.fileno(), pidfd], [], [])
         if pidfd in ready:
-            _, status = os.waitpid(pid, 0)
-            report: dict[str, object] = {"pid": pid}
-            if os.WIFSIGNALED(status):
-                report["signal"] = signal.Signals(os.WTERMSIG(status)).name
-            else:
-                report["exit"] = os.WEXITSTATUS(status)
-            lifeline.sendall(json.dumps(report).encode())
+            lifeline.sendall(confine.exit_report(pid))
             return 0
         if not lifeline.recv(4096):  # the bot went away
             return 0

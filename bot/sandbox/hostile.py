@@ -207,38 +207,19 @@ PAYLOADS = [
         """,
         ("memory",),
     ),
-    _payload(
-        "disk-scratch",
-        "fill its scratch folder",
-        """
-        def attack(params):
-            with open("/scratch/fill", "wb") as f:
-                while True:
-                    f.write(b"x" * (1 << 20))
-        """,
-        ("disk_limit",),
-    ),
-    _payload(
-        "disk-tmp",
-        "fill /tmp",
-        """
-        def attack(params):
-            with open("/tmp/fill", "wb") as f:
-                while True:
-                    f.write(b"x" * (1 << 20))
-        """,
-        ("disk_limit",),
-    ),
-    _payload(
-        "disk-shm",
-        "fill /dev/shm",
-        """
-        def attack(params):
-            with open("/dev/shm/fill", "wb") as f:
-                while True:
-                    f.write(b"x" * (1 << 20))
-        """,
-        ("disk_limit",),
+    *(
+        _payload(
+            f"disk-{name}",
+            f"fill {folder}",
+            f"""
+            def attack(params):
+                with open("{folder}/fill", "wb") as f:
+                    while True:
+                        f.write(b"x" * (1 << 20))
+            """,
+            ("disk_limit",),
+        )
+        for name, folder in (("scratch", "/scratch"), ("tmp", "/tmp"), ("shm", "/dev/shm"))
     ),
     _payload(
         "cpu-spin",
@@ -343,6 +324,28 @@ class Outcome:
     kind: str | None  # the failure the judgment records; None when nothing failed
     seconds: float  # from the evaluation's start until the failure was recorded
     message: str
+
+
+def run_all(sandbox: Any, backend: str, folder: Path) -> list[dict[str, Any]]:
+    """Every payload against one open sandbox, as rows of a report (doctor, benchmark)."""
+    rows = []
+    for payload in PAYLOADS:
+        strategy = write_strategy(
+            folder / backend / payload.name,
+            payload,
+            {"port": 9, "abstract": "augnes-hostile", "paths": ["/etc/hostname"]},
+        )
+        outcome = contain(sandbox, strategy, payload, reply_timeout=3.0)
+        rows.append(
+            {
+                "payload": payload.name,
+                "backend": backend,
+                "outcome": outcome.kind,
+                "contained": outcome.kind in payload.expected,
+                "seconds": round(outcome.seconds, 3),
+            }
+        )
+    return rows
 
 
 def contain(sandbox: Any, folder: Path, payload: Payload, *, reply_timeout: float = 3.0) -> Outcome:
