@@ -65,6 +65,8 @@ class EvaluationConfig(_Section):
     # "auto": docker when an engine answers, else bwrap when it works here, else an error.
     # "none" runs strategies unconfined, and only when asked for by that name.
     sandbox: Literal["auto", "bwrap", "docker", "none"] = "auto"
+    # the docker backend's image, built from benchmarks/sandbox/Dockerfile
+    docker_image: str = Field("augnes-worker:latest", min_length=1, max_length=255)
     limits: LimitsConfig = LimitsConfig()
     first_stage_episodes: int = Field(2, ge=0, le=1000)
     early_stop_margin: float = Field(0.1, ge=0, le=1)

@@ -12,7 +12,7 @@ from bot import journal as journals
 from bot.archive import Archive, VariantMeta
 from bot.evaluator import EnvPool
 from bot.journal import Entry, Journal
-from bot.sandbox import Sandbox, get_sandbox
+from bot.sandbox import Sandbox, open_sandbox
 from bot.scoring import VariantScore, Weights
 from bot.workspace import Workspace
 
@@ -57,9 +57,7 @@ class LoopState:
         self.repo = ws.repo
         self.cfg = ws.config
         self.emit = on_event
-        self.sandbox = sandbox or get_sandbox(
-            ws.config.evaluation.sandbox, ws.config.evaluation.limits.model_dump()
-        )
+        self.sandbox = sandbox or open_sandbox(ws.config.evaluation)
         self.weights = weights_of(ws)
         self.goal_weights = goal_weights(ws)
         self.run_id = uuid.uuid4().hex[:12]

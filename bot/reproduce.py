@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.candidates import archive_ref
 from bot.errors import RepoError
 from bot.evaluator import EnvPool, Episode, Session
-from bot.sandbox import get_sandbox
+from bot.sandbox import open_sandbox
 from bot.scoring import benchmark_score, reward_norm
 from bot.workspace import Workspace
 
@@ -36,7 +36,7 @@ def replay(ws: Workspace, candidate: str) -> Replay:
         )
     variant = stats.variants[candidate]
     pool = EnvPool()
-    sandbox = get_sandbox(ws.config.evaluation.sandbox, ws.config.evaluation.limits.model_dump())
+    sandbox = open_sandbox(ws.config.evaluation)
     try:
         with tempfile.TemporaryDirectory(prefix="augnes-replay-") as tmp:
             where = Path(tmp) / variant.strategy

@@ -53,3 +53,16 @@ def test_broken_toml_is_reported_with_the_file(tmp_path: Path) -> None:
     (tmp_path / "augnes.toml").write_text("seed = \n", encoding="utf-8")
     with pytest.raises(ConfigError, match="augnes.toml: not valid TOML"):
         load_config(tmp_path)
+
+
+def test_the_sandbox_settings_are_checked(tmp_path: Path) -> None:
+    (tmp_path / "augnes.toml").write_text(
+        '[evaluation]\nsandbox = "subprocess"\n[evaluation.limits]\nmemory_mb = 8\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path)
+    message = err.value.message
+    assert "`evaluation.sandbox`" in message and "'auto', 'bwrap', 'docker' or 'none'" in message
+    assert "`evaluation.limits.memory_mb`" in message and "ge 64" in message
+    assert Config().evaluation.sandbox == "auto"

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.errors import ConfigError, SandboxUnavailable
+
+if TYPE_CHECKING:
+    from bot.config import EvaluationConfig
 
 log = logging.getLogger("augnes.sandbox")
 
@@ -66,7 +69,7 @@ INSTALL_HINT = (
 )
 
 
-def backend_problem(name: str) -> str | None:
+def backend_problem(name: str, *, image: str | None = None) -> str | None:
     """Why backend `name` cannot run on this machine, or None when it can."""
     if name == "none":
         return None
@@ -77,16 +80,16 @@ def backend_problem(name: str) -> str | None:
     if name == "docker":
         from bot.sandbox.docker_backend import preflight as docker_preflight
 
-        return docker_preflight()
+        return docker_preflight(None, image) if image else docker_preflight()
     return f"unknown sandbox backend {name!r}; choose one of auto, {', '.join(BACKENDS)}"
 
 
-def detect() -> str:
-    """The backend `auto` means here: docker when an engine answers, else bwrap when it
-    works, else an error that says what to install. Never `none`."""
+def detect(*, image: str | None = None) -> str:
+    """The backend `auto` means here: docker when an engine answers (with the worker image),
+    else bwrap when it works, else an error that says what to install. Never `none`."""
     problems = {}
     for name in ("docker", "bwrap"):
-        why = backend_problem(name)
+        why = backend_problem(name, image=image)
         if why is None:
             return name
         problems[name] = why
@@ -94,10 +97,13 @@ def detect() -> str:
     raise SandboxUnavailable(f"no sandbox backend works on this machine ({detail}); {INSTALL_HINT}")
 
 
-def get_sandbox(name: str, limits: Mapping[str, int] | None = None) -> Sandbox:
-    """Open backend `name` ("auto" detects one). `none` warns every time it is opened."""
+def get_sandbox(
+    name: str, limits: Mapping[str, int] | None = None, *, image: str | None = None
+) -> Sandbox:
+    """Open backend `name` ("auto" detects one); `image` is the docker backend's worker
+    image. `none` warns every time it is opened."""
     if name == "auto":
-        name = detect()
+        name = detect(image=image)
     if name not in BACKENDS:
         raise ConfigError(
             f"unknown sandbox backend {name!r}; choose one of auto, {', '.join(BACKENDS)}"
@@ -112,7 +118,7 @@ def get_sandbox(name: str, limits: Mapping[str, int] | None = None) -> Sandbox:
         )
         sandbox = SubprocessSandbox()
         return sandbox
-    why = backend_problem(name)
+    why = backend_problem(name, image=image)
     if why is not None:
         raise SandboxUnavailable(f"the {name} sandbox cannot run here: {why}; {INSTALL_HINT}")
     if name == "bwrap":
@@ -122,5 +128,12 @@ def get_sandbox(name: str, limits: Mapping[str, int] | None = None) -> Sandbox:
     else:
         from bot.sandbox.docker_backend import DockerSandbox
 
-        sandbox = DockerSandbox(limits=dict(limits or {}))
+        sandbox = DockerSandbox(limits=dict(limits or {}), **({"image": image} if image else {}))
     return sandbox
+
+
+def open_sandbox(evaluation: EvaluationConfig) -> Sandbox:
+    """The sandbox an `evaluation` configuration section asks for."""
+    return get_sandbox(
+        evaluation.sandbox, evaluation.limits.model_dump(), image=evaluation.docker_image
+    )
