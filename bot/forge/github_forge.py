@@ -1,0 +1,327 @@
+"""The GitHub forge: pull requests, labels, comments and statuses through GitHub's REST API,
+with PyGithub.
+
+Polite and idempotent. Reads are retried on 5xx answers with backoff; a write is retried only
+when GitHub refused it (a rate limit, primary or secondary, honouring Retry-After), never
+after a 5xx, which may have been applied: then the forge reads to find out, and writes again
+only if nothing is there. Writes are spaced (`write_spacing`). A rerun finds its pull
+request, labels, sticky comment and statuses instead of making new ones, and a 422 "already
+exists" counts as found. Merges pass the benchmarked head SHA, so a branch that moved after
+benchmarking is not merged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypeVar, cast
+
+from bot.errors import ForgeError
+from bot.forge import Comment, PullRequest, PullState, Status
+
+T = TypeVar("T")
+StatusState = Literal["pending", "success", "failure", "error"]
+RETRYABLE = (500, 502, 503, 504)
+LABEL_COLOURS = {
+    "augnes": ("5319e7", "Opened by Augnes"),
+    "augnes:benchmarking": ("fbca04", "Augnes: being evaluated"),
+    "augnes:benchmarked": ("0e8a16", "Augnes: evaluated, awaiting selection"),
+    "augnes:selected": ("1d76db", "Augnes: merged by selection"),
+    "augnes:rejected": ("b60205", "Augnes: closed by selection (reason in the report)"),
+    "augnes:stop": ("000000", "Humans: the bot leaves this pull request alone"),
+    "augnes:pin": ("c5def5", "Humans: keep this candidate open"),
+    "augnes:rerun": ("d4c5f9", "Humans: evaluate this candidate again"),
+}
+
+
+class GitHubForge:
+    name = "github"
+
+    def __init__(
+        self,
+        repository: str,
+        *,
+        token: str,
+        base_url: str = "https://api.github.com",
+        bot_login: str | None = None,
+        write_spacing: float = 1.0,
+        attempts: int = 5,
+        backoff: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        from github import Auth, Github
+
+        if "/" not in repository:
+            raise ForgeError(f"GitHub repository {repository!r}: expected owner/name")
+        self.owner, self.name_ = repository.split("/", 1)
+        self.gh = Github(
+            base_url=base_url,
+            auth=Auth.Token(token),
+            retry=None,  # retries are decided here: GET only, and writes GitHub refused
+            seconds_between_requests=None,
+            seconds_between_writes=write_spacing or None,
+            lazy=True,
+        )
+        self.repo = self.gh.get_repo(repository)  # lazy: no request yet
+        self.repo_url = f"{base_url.rstrip('/')}/repos/{repository}"
+        self._login = bot_login
+        self._labels: set[str] = set()
+        self.attempts = attempts
+        self.backoff = backoff
+        self.sleep = sleep
+
+    # ---- the retry policy -------------------------------------------------------------------
+    def _wait(self, exc: Any, attempt: int) -> bool:
+        """Sleep before another attempt, if `exc` says one may help. Rate limits wait for
+        Retry-After (or the reset time); 5xx answers back off exponentially."""
+        status = getattr(exc, "status", None)
+        headers = {k.lower(): v for k, v in (getattr(exc, "headers", None) or {}).items()}
+        limited = status in (403, 429) and (
+            "retry-after" in headers
+            or headers.get("x-ratelimit-remaining") == "0"
+            or "rate limit" in str(getattr(exc, "data", "")).lower()
+        )
+        if attempt + 1 >= self.attempts or not (limited or status in RETRYABLE):
+            return False
+        if "retry-after" in headers:
+            delay = float(headers["retry-after"])
+        elif limited and "x-ratelimit-reset" in headers:
+            delay = max(1.0, float(headers["x-ratelimit-reset"]) - time.time())
+        else:
+            delay = self.backoff * 2**attempt
+        self.sleep(delay)
+        return True
+
+    def _read(self, fn: Callable[[], T]) -> T:
+        from github import GithubException
+
+        for attempt in range(self.attempts):
+            try:
+                return fn()
+            except GithubException as exc:
+                if not self._wait(exc, attempt):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _write(self, fn: Callable[[], T], *, reconcile: Callable[[], T | None] | None = None) -> T:
+        """A write: again after a refusal (rate limit); after a 5xx, only if `reconcile` (a
+        read) shows that it did not happen."""
+        from github import GithubException
+
+        for attempt in range(self.attempts):
+            try:
+                return fn()
+            except GithubException as exc:
+                if exc.status in RETRYABLE:
+                    found = self._read(reconcile) if reconcile is not None else None
+                    if found is not None:
+                        return found
+                    if reconcile is None or not self._wait(exc, attempt):
+                        raise ForgeError(
+                            f"GitHub answered {exc.status} to a write and it cannot be "
+                            f"checked whether it happened: {exc.data}"
+                        ) from None
+                    continue
+                if not self._wait(exc, attempt):
+                    raise
+        raise ForgeError("GitHub kept refusing a write (rate limited)")
+
+    # ---- who we are -------------------------------------------------------------------------
+    @property
+    def login(self) -> str:
+        """The bot's login: configured, or asked once (GET /user)."""
+        if self._login is None:
+            self._login = self._read(lambda: self.gh.get_user().login)
+        return self._login
+
+    # ---- pull requests ----------------------------------------------------------------------
+    def _convert(self, pr: Any) -> PullRequest:
+        """Attributes, not raw_data: reading raw_data of a listed object fetches it again."""
+        merged = pr.merged_at is not None
+        state: PullState = "merged" if merged else ("open" if pr.state == "open" else "closed")
+        return PullRequest(
+            number=pr.number,
+            branch=pr.head.ref,
+            base=pr.base.ref,
+            title=pr.title,
+            body=pr.body or "",
+            head_sha=pr.head.sha,
+            state=state,
+            labels=[label.name for label in pr.labels],
+            merge_commit=pr.merge_commit_sha if merged else None,
+            created=_iso(pr.created_at),
+            updated=_iso(pr.updated_at),
+        )
+
+    def _mine(self, number: int, marker: str) -> list[Any]:
+        login = self.login
+        return [
+            c
+            for c in self._issue(number).get_comments()
+            if c.user.login == login and marker in (c.body or "")
+        ]
+
+    def find_pull(self, branch: str) -> PullRequest | None:
+        """The newest pull request from `branch`, whatever its state."""
+
+        def newest() -> PullRequest | None:
+            found = self.repo.get_pulls(state="all", head=f"{self.owner}:{branch}")
+            for pr in found:
+                if pr.head.ref == branch:
+                    return self._convert(pr)
+            return None
+
+        return self._read(newest)
+
+    def open_pull(
+        self, *, branch: str, base: str, title: str, body: str, head_sha: str, labels: Sequence[str]
+    ) -> PullRequest:
+        from github import GithubException
+
+        existing = self.find_pull(branch)
+        if existing is None:
+            try:
+                pr = self._write(
+                    lambda: self._convert(
+                        self.repo.create_pull(title=title, body=body, head=branch, base=base)
+                    ),
+                    reconcile=lambda: self.find_pull(branch),
+                )
+            except GithubException as exc:
+                if exc.status == 422 and "already exists" in str(exc.data):
+                    found = self.find_pull(branch)
+                    if found is not None:
+                        return found
+                raise ForgeError(
+                    f"GitHub refused the pull request for {branch}: {exc.data}"
+                ) from None
+            existing = pr
+        if labels and set(labels) - set(existing.labels):
+            self.set_labels(existing.number, labels)
+            existing.labels = list(dict.fromkeys(labels))
+        return existing
+
+    def get_pull(self, number: int) -> PullRequest:
+        """The pull request with its comments and latest statuses (three reads)."""
+        pull = self._read(lambda: self._convert(self.repo.get_pull(number)))
+        pull.comments = self._read(
+            lambda: [
+                Comment(c.user.login, c.body or "", _iso(c.updated_at))
+                for c in self._issue(number).get_comments()
+            ]
+        )
+        combined = self._read(lambda: self.repo.get_commit(pull.head_sha).get_combined_status())
+        for s in combined.statuses:
+            state = cast(StatusState, s.state)
+            pull.statuses[s.context] = Status(pull.head_sha, state, s.description or "")
+        return pull
+
+    def list_pulls(self, *, state: PullState | None = None) -> list[PullRequest]:
+        query = "open" if state == "open" else "all"
+        pulls = self._read(lambda: [self._convert(p) for p in self.repo.get_pulls(state=query)])
+        return [p for p in pulls if state is None or p.state == state]
+
+    def _issue(self, number: int) -> Any:
+        return self.repo.get_issue(number)  # lazy: no request
+
+    # ---- labels, comments, statuses ---------------------------------------------------------
+    def ensure_labels(self, names: Sequence[str]) -> None:
+        """Create the labels that do not exist yet; one that appears meanwhile is fine."""
+        for name in names:
+            if name not in self._labels:
+                self._ensure_label(name)
+                self._labels.add(name)
+
+    def _ensure_label(self, name: str) -> None:
+        from github import GithubException, UnknownObjectException
+
+        try:
+            self._read(
+                lambda: self.gh.requester.requestJsonAndCheck(
+                    "GET", f"{self.repo_url}/labels/{name}"
+                )
+            )
+            return
+        except UnknownObjectException:
+            pass
+        colour, description = LABEL_COLOURS.get(name, ("ededed", "Augnes"))
+        try:
+            self._write(lambda: self.repo.create_label(name, colour, description))
+        except GithubException as exc:
+            if not (exc.status == 422 and "already_exists" in str(exc.data)):
+                raise
+
+    def set_labels(self, number: int, labels: Sequence[str]) -> None:
+        names = list(dict.fromkeys(labels))
+        self.ensure_labels(names)
+        # the documented body is {"labels": [...]}; PyGithub's set_labels sends a bare list
+        self._write(
+            lambda: self.gh.requester.requestJsonAndCheck(
+                "PUT", f"{self.repo_url}/issues/{number}/labels", input={"labels": names}
+            )
+        )
+
+    def sticky_comment(self, number: int, *, marker: str, body: str) -> None:
+        """One comment per marker by the bot, found by its login and the marker, edited in
+        place."""
+        mine = self._read(lambda: self._mine(number, marker))
+        if mine:
+            if mine[0].body != body:
+                self._write(lambda: mine[0].edit(body))
+            return
+        self._write(
+            lambda: self._issue(number).create_comment(body),
+            reconcile=lambda: next(iter(self._mine(number, marker)), None),
+        )
+
+    def set_status(
+        self, number: int, *, context: str, sha: str, state: str, description: str
+    ) -> None:
+        commit = self.repo.get_commit(sha)  # lazy: no request
+        self._write(lambda: commit.create_status(state, description=description, context=context))
+
+    # ---- deciding ---------------------------------------------------------------------------
+    def merge(self, number: int, *, head_sha: str, message: str) -> str:
+        """A merge commit (never squash: the parent edge must survive) of the benchmarked
+        head; refuses, with the reason, if the branch moved."""
+        from github import GithubException
+
+        title, _, rest = message.partition("\n")
+
+        def merged() -> str | None:
+            pull = self._convert(self.repo.get_pull(number))
+            return pull.merge_commit if pull.state == "merged" else None
+
+        def write() -> str:
+            pull = self.repo.get_pull(number)  # lazy
+            done = pull.merge(
+                commit_message=rest.strip(), commit_title=title, merge_method="merge", sha=head_sha
+            )
+            return str(done.sha)
+
+        try:
+            return self._write(write, reconcile=merged)
+        except GithubException as exc:
+            done = self._read(merged)
+            if done:
+                return done
+            if exc.status == 409:
+                raise ForgeError(
+                    f"#{number}: the head moved after benchmarking ({head_sha[:10]} was "
+                    "evaluated); it must be benchmarked again before it can merge"
+                ) from None
+            raise ForgeError(f"#{number} cannot be merged: {exc.data}") from None
+
+    def close(self, number: int, *, reason: str) -> None:
+        """Close (a no-op when already closed) and say why, once."""
+        pull = self.repo.get_pull(number)  # lazy
+        self._write(lambda: pull.edit(state="closed"))
+        self.sticky_comment(
+            number,
+            marker="<!-- augnes:closed -->",
+            body=f"Closed: {reason}\n\n<!-- augnes:closed -->",
+        )
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if value is not None else ""

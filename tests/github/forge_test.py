@@ -1,0 +1,154 @@
+"""GitHubForge against the emulator: idempotence, labels, the sticky comment, statuses,
+merging by SHA, closing with a reason, and the retry policy."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.errors import ForgeError
+from bot.forge.github_forge import GitHubForge
+from tests.conftest import git
+from tests.github.emulator import Emulator, Fault
+
+BRANCH = "augnes/g001/c-1111111"
+
+
+def forge(github: Emulator, sleeps: list[float] | None = None) -> GitHubForge:
+    return GitHubForge(
+        "octo/evolving",
+        token="bot-token",
+        base_url=github.url,
+        write_spacing=0,
+        sleep=(sleeps.append if sleeps is not None else lambda s: None),
+    )
+
+
+def opened(github: Emulator, f: GitHubForge):  # type: ignore[no-untyped-def]
+    sha = github.branch_sha(BRANCH)
+    assert sha
+    return f.open_pull(
+        branch=BRANCH,
+        base="main",
+        title="[augnes g001] c-1111111",
+        body="why",
+        head_sha=sha,
+        labels=["augnes", "augnes:benchmarking"],
+    )
+
+
+def test_open_is_idempotent_and_labels_are_created(github: Emulator) -> None:
+    f = forge(github)
+    first = opened(github, f)
+    again = opened(github, forge(github))
+    assert first.number == again.number and len(github.pulls) == 1
+    assert set(github.labels) == {"augnes", "augnes:benchmarking"}
+    assert github.pulls[first.number].labels == ["augnes", "augnes:benchmarking"]
+    assert f.find_pull(BRANCH) is not None and f.find_pull("augnes/none") is None
+
+
+def test_a_pull_that_already_exists_counts_as_found(github: Emulator) -> None:
+    first = opened(github, forge(github))
+    # another run made it between this run's look and its write: the look misses it
+    github.faults.append(Fault("pulls/list", 200, body=[]))
+    assert opened(github, forge(github)).number == first.number
+    assert [s for _, op, s in github.log if op == "pulls/create"] == [201, 422]
+
+
+def test_sticky_comment_is_edited_in_place(github: Emulator) -> None:
+    f = forge(github)
+    pull = opened(github, f)
+    f.sticky_comment(
+        pull.number, marker="<!-- augnes:report -->", body="one <!-- augnes:report -->"
+    )
+    f.sticky_comment(
+        pull.number, marker="<!-- augnes:report -->", body="two <!-- augnes:report -->"
+    )
+    bodies = [c["body"] for c in github.comments.values()]
+    assert bodies == ["two <!-- augnes:report -->"]
+    full = f.get_pull(pull.number)
+    assert [c.body for c in full.comments] == bodies and full.comments[0].author == "augnes-bot"
+
+
+def test_status_and_merge_by_the_benchmarked_sha(github: Emulator) -> None:
+    f = forge(github)
+    pull = opened(github, f)
+    f.set_status(
+        pull.number,
+        context="augnes/benchmark",
+        sha=pull.head_sha,
+        state="success",
+        description="benchmarked",
+    )
+    assert f.get_pull(pull.number).statuses["augnes/benchmark"].state == "success"
+    merge = f.merge(
+        pull.number,
+        head_sha=pull.head_sha,
+        message="Merge c-1111111\n\nAugnes-Candidate: c-1111111",
+    )
+    assert github.git("rev-parse", "main") == merge
+    assert github.git("rev-parse", f"{merge}^2") == pull.head_sha  # a real merge commit
+    assert f.merge(pull.number, head_sha=pull.head_sha, message="again") == merge  # idempotent
+    assert f.get_pull(pull.number).state == "merged"
+
+
+def test_a_branch_that_moved_is_not_merged(github: Emulator) -> None:
+    f = forge(github)
+    pull = opened(github, f)
+    work = github.work  # type: ignore[attr-defined]
+    (work / "strategy.txt").write_text("a person's change\n")
+    git(work, "commit", "-qam", "human")
+    git(work, "push", "-q", str(github.bare), BRANCH)
+    with pytest.raises(ForgeError, match="head moved after benchmarking"):
+        f.merge(pull.number, head_sha=pull.head_sha, message="Merge")
+    assert github.pulls[pull.number].state == "open"
+
+
+def test_close_says_why_once(github: Emulator) -> None:
+    f = forge(github)
+    pull = opened(github, f)
+    f.close(pull.number, reason="S 0.41 below the niche elite's 0.48 + margin")
+    f.close(pull.number, reason="S 0.41 below the niche elite's 0.48 + margin")
+    assert f.get_pull(pull.number).state == "closed"
+    assert [c["body"].splitlines()[0] for c in github.comments.values()] == [
+        "Closed: S 0.41 below the niche elite's 0.48 + margin"
+    ]
+
+
+def test_reads_are_retried_on_5xx_and_rate_limits_are_waited_out(github: Emulator) -> None:
+    sleeps: list[float] = []
+    f = forge(github, sleeps)
+    github.faults.append(Fault("pulls/list", 502, times=2))
+    github.faults.append(
+        Fault(
+            "pulls/create",
+            403,
+            headers={"Retry-After": "7"},
+            body={"message": "You have exceeded a secondary rate limit.", "documentation_url": "x"},
+        )
+    )
+    pull = opened(github, f)
+    assert pull.number == 1 and len(github.pulls) == 1
+    assert sleeps[:2] == [1.0, 2.0] and 7.0 in sleeps
+
+
+def test_a_5xx_on_create_makes_no_duplicate(github: Emulator) -> None:
+    # the pull request is made, but the answer is lost: GitHub's edge returns 502
+    github.faults.append(Fault("pulls/create", 502, applied=True))
+    pull = opened(github, forge(github))
+    assert len(github.pulls) == 1 and pull.number == 1
+    assert [s for _, op, s in github.log if op == "pulls/create"] == [502]
+
+
+def test_writes_are_not_retried_on_5xx_without_a_way_to_check(github: Emulator) -> None:
+    f = forge(github)
+    pull = opened(github, f)
+    github.faults.append(Fault("repos/create-commit-status", 502, times=3))
+    with pytest.raises(ForgeError, match="cannot be checked"):
+        f.set_status(
+            pull.number,
+            context="augnes/benchmark",
+            sha=pull.head_sha,
+            state="success",
+            description="x",
+        )
+    assert sum(1 for m, op, _ in github.log if op == "repos/create-commit-status") == 1
