@@ -41,7 +41,8 @@ class GitHubForge:
         self,
         repository: str,
         *,
-        token: str,
+        token: str | None = None,
+        app: tuple[str, str, int | None] | None = None,
         base_url: str = "https://api.github.com",
         bot_login: str | None = None,
         write_spacing: float = 1.0,
@@ -49,14 +50,32 @@ class GitHubForge:
         backoff: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        from github import Auth, Github
+        """Authenticate with `token` (GITHUB_TOKEN, a personal or installation token) or as
+        a GitHub App: `app` = (app id, private key PEM, installation id or None to look it
+        up for this repository); the installation token is renewed before it expires."""
+        from github import Auth, Github, GithubIntegration
 
         if "/" not in repository:
             raise ForgeError(f"GitHub repository {repository!r}: expected owner/name")
         self.owner, self.name_ = repository.split("/", 1)
+        auth: Auth.Auth
+        if token:
+            auth = Auth.Token(token)
+        elif app is not None:
+            app_id, key, installation = app
+            app_auth = Auth.AppAuth(app_id, key)
+            if installation is None:
+                integration = GithubIntegration(auth=app_auth, base_url=base_url)
+                installation = integration.get_repo_installation(self.owner, self.name_).id
+            auth = app_auth.get_installation_auth(installation)
+        else:
+            raise ForgeError(
+                "no GitHub credentials: set GITHUB_TOKEN, or AUGNES_APP_ID and "
+                "AUGNES_APP_PRIVATE_KEY for a GitHub App"
+            )
         self.gh = Github(
             base_url=base_url,
-            auth=Auth.Token(token),
+            auth=auth,
             retry=None,  # retries are decided here: GET only, and writes GitHub refused
             seconds_between_requests=None,
             seconds_between_writes=write_spacing or None,

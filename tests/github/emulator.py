@@ -1,9 +1,9 @@
 """A stateful GitHub REST emulator on 127.0.0.1, backed by a real bare git repository.
 
 It serves the operations in openapi-subset.json and nothing else. Every request it receives
-and every response it sends is validated against that description (GitHub's own, trimmed);
-each mismatch is kept in `violations`, and the `github` fixture fails the test that caused
-it. Pull requests follow their branches in the bare repository, and a merge is a real merge
+and every response it sends is validated against that description (GitHub's own, trimmed),
+except the 401 for bad credentials and injected faults; each mismatch is kept in
+`violations`, and the `github` fixture fails the test that caused it. Pull requests follow their branches in the bare repository, and a merge is a real merge
 commit there. Faults are injected on demand: a burst of 5xx answers, a secondary rate limit
 with Retry-After, or a branch that moves right before a merge.
 """
@@ -82,10 +82,14 @@ class Emulator:
         owner: str = "octo",
         name: str = "evolving",
         tokens: dict[str, str] | None = None,
+        app: tuple[int, str] | None = None,
     ) -> None:
+        """`tokens` maps tokens to logins; `app` is a GitHub App (id, public key PEM) that
+        can sign JWTs and exchange them for installation tokens (installation 77)."""
         self.bare = bare
         self.owner, self.name = owner, name
         self.tokens = tokens or {"bot-token": "augnes-bot"}
+        self.app = app
         self.lock = threading.RLock()
         self.pulls: dict[int, Pull] = {}
         self.issues: dict[int, Issue] = {}
@@ -105,7 +109,7 @@ class Emulator:
         rules = []
         for path, item in spec()["paths"].items():
             rule = path.replace("{ref}", "<path:ref>")
-            for number in ("pull_number", "issue_number", "comment_id"):
+            for number in ("pull_number", "issue_number", "comment_id", "installation_id"):
                 rule = rule.replace("{" + number + "}", f"<int:{number}>")
             rule = rule.replace("{", "<").replace("}", ">")
             for method, op in item.items():
@@ -185,17 +189,15 @@ class Emulator:
                     self.log.append((request.method, operation, fault.status))
                     return self._json(fault.status, fault.body, fault.headers)
             auth = request.headers.get("Authorization", "")
-            login = self.tokens.get(auth.split(" ", 1)[-1]) if auth else None
+            login = self._login(auth, operation)
             if login is None:
-                status, body = (
-                    401,
-                    {"message": "Requires authentication", "documentation_url": DOCS},
-                )
-                headers: dict[str, str] = {}
-            else:
-                payload = request.get_json(silent=True) if request.data else None
-                handler = getattr(self, "op_" + operation.replace("/", "_").replace("-", "_"))
-                status, body, headers = handler(login, request, payload or {}, **args)
+                # GitHub answers any operation so, though its description lists 401 for few:
+                # like an injected fault, it is not checked against the operation
+                self.log.append((request.method, operation, 401))
+                return self._json(401, {"message": "Bad credentials", "documentation_url": DOCS})
+            payload = request.get_json(silent=True) if request.data else None
+            handler = getattr(self, "op_" + operation.replace("/", "_").replace("-", "_"))
+            status, body, headers = handler(login, request, payload or {}, **args)
             if fault is not None:  # applied: the answer is lost on the way back
                 self.log.append((request.method, operation, fault.status))
                 return self._json(fault.status, fault.body, fault.headers)
@@ -208,6 +210,23 @@ class Emulator:
         except Exception as exc:
             self.violations.append(f"response {operation} {status}: {_why(exc)}")
         return response
+
+    def _login(self, auth: str, operation: str) -> str | None:
+        """Who is asking: a token's user, or, for the apps/ operations, the App whose
+        signed JWT (RS256, issued by its id, unexpired) checks out with its public key."""
+        scheme, _, credential = auth.partition(" ")
+        if operation.startswith("apps/"):
+            if scheme.lower() != "bearer" or self.app is None:
+                return None
+            import jwt
+
+            app_id, public_key = self.app
+            try:
+                claims = jwt.decode(credential, public_key, algorithms=["RS256"])
+            except jwt.PyJWTError:
+                return None
+            return "app" if str(claims.get("iss")) == str(app_id) else None
+        return self.tokens.get(credential)
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
         response = Response(
@@ -392,6 +411,57 @@ class Emulator:
         return self.pulls.get(number) or self.issues.get(number)
 
     # ---- operations (named after GitHub's operationId) --------------------------------------
+    def op_apps_get_repo_installation(
+        self, login: str, request: Request, body: Any, owner: str, repo: str
+    ) -> Any:
+        return (
+            200,
+            build(
+                schema("installation"),
+                {
+                    "id": 77,
+                    "app_id": self.app[0] if self.app else 0,
+                    "app_slug": "augnes",
+                    "account": self.user(self.owner),
+                    "target_type": "Organization",
+                    "repository_selection": "selected",
+                    "access_tokens_url": f"{self.url}/app/installations/77/access_tokens",
+                    "permissions": {
+                        "contents": "write",
+                        "pull_requests": "write",
+                        "issues": "write",
+                        "statuses": "write",
+                        "actions": "write",
+                    },
+                    "events": [],
+                    "created_at": STAMP,
+                    "updated_at": STAMP,
+                },
+            ),
+            {},
+        )
+
+    def op_apps_create_installation_access_token(
+        self, login: str, request: Request, body: Any, installation_id: int
+    ) -> Any:
+        if int(installation_id) != 77:
+            return self.error(404, "Not Found")
+        token = f"ghs_{next(self._ids)}"
+        self.tokens[token] = "augnes[bot]"
+        return (
+            201,
+            build(
+                schema("installation-token"),
+                {
+                    "token": token,
+                    "expires_at": "2099-01-01T00:00:00Z",
+                    "permissions": {"contents": "write"},
+                    "repository_selection": "selected",
+                },
+            ),
+            {},
+        )
+
     def op_users_get_authenticated(self, login: str, request: Request, body: Any) -> Any:
         user = self.user(login)
         user["user_view_type"] = "public"

@@ -3,6 +3,9 @@ merging by SHA, closing with a reason, and the retry policy."""
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from bot.errors import ForgeError
@@ -152,3 +155,44 @@ def test_writes_are_not_retried_on_5xx_without_a_way_to_check(github: Emulator) 
             description="x",
         )
     assert sum(1 for m, op, _ in github.log if op == "repos/create-commit-status") == 1
+
+
+def test_a_github_app_authenticates_with_an_installation_token(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    bare = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    emulator = Emulator(bare, app=(4242, public)).start()
+    try:
+        f = GitHubForge(
+            "octo/evolving", app=("4242", private, None), base_url=emulator.url, write_spacing=0
+        )
+        assert f.login == "augnes[bot]"
+        assert [op for _, op, _ in emulator.log] == [
+            "apps/get-repo-installation",
+            "apps/create-installation-access-token",
+            "users/get-authenticated",
+        ]
+        wrong = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        forged = wrong.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        with pytest.raises(Exception, match="401"):
+            GitHubForge("octo/evolving", app=("4242", forged, None), base_url=emulator.url)
+    finally:
+        emulator.stop()
+    assert emulator.violations == []

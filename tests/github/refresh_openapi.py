@@ -20,6 +20,8 @@ from typing import Any
 PACKAGE = "@octokit/openapi@23.0.2"
 OUT = Path(__file__).resolve().parent / "openapi-subset.json"
 OPERATIONS = [
+    "apps/get-repo-installation",
+    "apps/create-installation-access-token",
     "users/get-authenticated",
     "repos/get",
     "repos/get-branch",
