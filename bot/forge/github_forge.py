@@ -12,8 +12,12 @@ benchmarking is not merged.
 
 from __future__ import annotations
 
+import base64
+import os
+import subprocess
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
 from bot.errors import ForgeError
@@ -46,6 +50,7 @@ class GitHubForge:
         base_url: str = "https://api.github.com",
         bot_login: str | None = None,
         write_spacing: float = 1.0,
+        remote: str | None = None,
         attempts: int = 5,
         backoff: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -83,6 +88,8 @@ class GitHubForge:
         )
         self.repo = self.gh.get_repo(repository)  # lazy: no request yet
         self.repo_url = f"{base_url.rstrip('/')}/repos/{repository}"
+        self._token = token
+        self.remote = remote or _git_remote(base_url, repository)
         self._login = bot_login
         self._labels: set[str] = set()
         self.attempts = attempts
@@ -299,6 +306,46 @@ class GitHubForge:
         commit = self.repo.get_commit(sha)  # lazy: no request
         self._write(lambda: commit.create_status(state, description=description, context=context))
 
+    # ---- git and workflows ------------------------------------------------------------------
+    def push(self, repo_root: Path, refspecs: Sequence[str]) -> None:
+        """Push branches and archive refs in one atomic push. Never forced: a branch that a
+        person pushed to is refused, and stays theirs. The token reaches git through its
+        environment as an HTTP header, never in a URL, a command line or .git/config."""
+        env = dict(os.environ)
+        if self._token and self.remote.startswith("https://"):
+            basic = base64.b64encode(f"x-access-token:{self._token}".encode()).decode()
+            env.update(
+                {
+                    "GIT_CONFIG_COUNT": "1",
+                    "GIT_CONFIG_KEY_0": f"http.{self.remote}.extraheader",
+                    "GIT_CONFIG_VALUE_0": f"Authorization: basic {basic}",
+                    "GIT_TERMINAL_PROMPT": "0",
+                }
+            )
+        done = subprocess.run(
+            ["git", "push", "--atomic", "--porcelain", self.remote, *refspecs],
+            cwd=repo_root,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            rejected = [line for line in done.stdout.splitlines() if line.startswith("!")]
+            raise ForgeError(
+                f"git push to {self.remote} was refused: "
+                f"{'; '.join(rejected) or done.stderr.strip()[-500:]}"
+            )
+
+    def dispatch(self, workflow: str, *, ref: str, inputs: dict[str, str]) -> None:
+        """Start `workflow` (a file name under .github/workflows) on `ref`."""
+        self._write(
+            lambda: self.gh.requester.requestJsonAndCheck(
+                "POST",
+                f"{self.repo_url}/actions/workflows/{workflow}/dispatches",
+                input={"ref": ref, "inputs": inputs},
+            )
+        )
+
     # ---- deciding ---------------------------------------------------------------------------
     def merge(self, number: int, *, head_sha: str, message: str) -> str:
         """A merge commit (never squash: the parent edge must survive) of the benchmarked
@@ -340,6 +387,13 @@ class GitHubForge:
             marker="<!-- augnes:closed -->",
             body=f"Closed: {reason}\n\n<!-- augnes:closed -->",
         )
+
+
+def _git_remote(base_url: str, repository: str) -> str:
+    """The git URL beside an API URL: api.github.com → github.com; GHES /api/v3 → its host."""
+    host = base_url.split("://", 1)[-1].split("/", 1)[0]
+    host = "github.com" if host == "api.github.com" else host
+    return f"https://{host}/{repository}.git"
 
 
 def _iso(value: Any) -> str:

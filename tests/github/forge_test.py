@@ -196,3 +196,64 @@ def test_a_github_app_authenticates_with_an_installation_token(tmp_path: Path) -
     finally:
         emulator.stop()
     assert emulator.violations == []
+
+
+def test_push_is_atomic_and_never_forced(github: Emulator) -> None:
+    work = github.work  # type: ignore[attr-defined]
+    f = GitHubForge(
+        "octo/evolving", token="bot-token", base_url=github.url, remote=str(github.bare)
+    )
+    git(work, "checkout", "-q", "-b", "augnes/g002/c-2222222", "main")
+    (work / "strategy.txt").write_text("second child\n")
+    git(work, "add", "strategy.txt")
+    git(work, "commit", "-q", "-m", "second child")
+    sha = git(work, "rev-parse", "HEAD")
+    f.push(work, ["augnes/g002/c-2222222", f"{sha}:refs/augnes/archive/c-2222222"])
+    assert github.branch_sha("augnes/g002/c-2222222") == sha
+    assert github.git("rev-parse", "refs/augnes/archive/c-2222222") == sha
+    # a person's commit on the remote branch: the bot's older view is refused, nothing moves
+    git(work, "commit", "-q", "--allow-empty", "-m", "a person's commit")
+    git(work, "push", "-q", str(github.bare), "augnes/g002/c-2222222")
+    git(work, "reset", "-q", "--hard", sha)
+    git(work, "commit", "-q", "--allow-empty", "-m", "the bot's rewrite")
+    with pytest.raises(ForgeError, match="refused"):
+        f.push(work, ["augnes/g002/c-2222222", "main:refs/augnes/archive/c-3333333"])
+    assert "c-3333333" not in github.git("for-each-ref", "refs/augnes/archive")
+
+
+def test_dispatch_starts_a_workflow(github: Emulator) -> None:
+    forge(github).dispatch("evaluate.yml", ref="main", inputs={"candidates": "c-1111111"})
+    assert github.dispatches == [
+        {"workflow": "evaluate.yml", "ref": "main", "inputs": {"candidates": "c-1111111"}}
+    ]
+
+
+def test_one_candidates_requests(github: Emulator) -> None:
+    """The requests one candidate costs from proposal to merge (the measured budget)."""
+    f = forge(github)
+    f.ensure_labels(["augnes", "augnes:benchmarking", "augnes:benchmarked", "augnes:selected"])
+    github.log.clear()
+    pull = opened(github, f)
+    f.set_status(
+        pull.number,
+        context="augnes/benchmark",
+        sha=pull.head_sha,
+        state="success",
+        description="ok",
+    )
+    f.set_labels(pull.number, ["augnes", "augnes:benchmarked"])
+    f.sticky_comment(pull.number, marker="<!-- augnes:report -->", body="r <!-- augnes:report -->")
+    f.merge(pull.number, head_sha=pull.head_sha, message="Merge")
+    f.set_labels(pull.number, ["augnes", "augnes:selected"])
+    writes = [op for m, op, _ in github.log if m != "GET"]
+    reads = [op for m, op, _ in github.log if m == "GET"]
+    assert writes == [
+        "pulls/create",
+        "issues/set-labels",
+        "repos/create-commit-status",
+        "issues/set-labels",
+        "issues/create-comment",
+        "pulls/merge",
+        "issues/set-labels",
+    ]
+    assert reads == ["pulls/list", "users/get-authenticated", "issues/list-comments"]
