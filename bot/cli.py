@@ -224,6 +224,27 @@ def evaluate(obj: AppContext, candidate: str, as_json: bool) -> None:
     evaluate_command(obj, candidate=candidate, as_json=as_json)
 
 
+@cli.command("evaluate-candidate")
+@click.argument("candidate")
+@click.option("--commit", required=True, help="The candidate's commit (SHA or ref), fetched here.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the evaluation artifact (JSON).",
+)
+@sandbox_option
+@click.pass_obj
+def evaluate_candidate(obj: AppContext, candidate: str, commit: str, out: Path) -> None:
+    """Evaluate one candidate commit from a checkout of the base branch, for an untrusted CI
+    job: refuses a candidate that changes anything outside one strategy folder, runs every
+    goal's episodes in the sandbox, and writes the evaluation artifact that the trusted
+    selection job validates. Nothing is recorded here."""
+    from bot.commands.evaluate_candidate import evaluate_candidate_command
+
+    evaluate_candidate_command(obj, candidate=candidate, commit=commit, out=out)
+
+
 @cli.command()
 @click.option(
     "--install",

@@ -135,6 +135,17 @@ class Repo:
             return False
         return True
 
+    def merge_base(self, a: str, b: str) -> str | None:
+        try:
+            return str(self.git.merge_base(a, b)).strip() or None
+        except git.GitCommandError:
+            return None
+
+    def changed_paths(self, old: str, new: str) -> list[str]:
+        """Paths that differ between two commits (renames as a deletion and an addition)."""
+        out = self.git.diff("--name-only", "--no-renames", "-z", old, new)
+        return [p for p in str(out).split("\0") if p]
+
     def refs(self, prefix: str) -> dict[str, str]:
         out = self.git.for_each_ref("--format=%(refname) %(objectname)", prefix)
         pairs = (line.split(" ", 1) for line in str(out).splitlines() if line)

@@ -25,6 +25,29 @@ class Replay:
     recorded: dict[str, float]  # per-goal mean reward_norm in lineage, where known
 
 
+def run_suite(ws: Workspace, commit: str, strategy: str) -> list[Episode]:
+    """Every goal's episodes, on its fixed seeds, for `strategy` as it is at `commit`, in
+    the configured sandbox."""
+    pool = EnvPool()
+    sandbox = open_sandbox(ws.config.evaluation)
+    try:
+        with tempfile.TemporaryDirectory(prefix="augnes-replay-") as tmp:
+            where = Path(tmp) / strategy
+            ws.repo.export_dir(commit, ws.strategy_dir(strategy), where)
+            ev = ws.config.evaluation
+            with Session(
+                sandbox,
+                where,
+                pool,
+                reply_timeout=ev.reply_timeout_s,
+                start_timeout=ev.start_timeout_s,
+            ) as s:
+                return s.run([(g, ws.suite.seeds(g), 0) for g in ws.suite.goals])
+    finally:
+        pool.close()
+        sandbox.close()
+
+
 def replay(ws: Workspace, candidate: str) -> Replay:
     main = ws.main_sha()
     stats = ws.committed_stats(main)
@@ -35,24 +58,7 @@ def replay(ws: Workspace, candidate: str) -> Replay:
             f"{ws.base}); `augnes stats --all` lists the variants"
         )
     variant = stats.variants[candidate]
-    pool = EnvPool()
-    sandbox = open_sandbox(ws.config.evaluation)
-    try:
-        with tempfile.TemporaryDirectory(prefix="augnes-replay-") as tmp:
-            where = Path(tmp) / variant.strategy
-            ws.repo.export_dir(commit, ws.strategy_dir(variant.strategy), where)
-            ev = ws.config.evaluation
-            with Session(
-                sandbox,
-                where,
-                pool,
-                reply_timeout=ev.reply_timeout_s,
-                start_timeout=ev.start_timeout_s,
-            ) as s:
-                episodes = s.run([(g, ws.suite.seeds(g), 0) for g in ws.suite.goals])
-    finally:
-        pool.close()
-        sandbox.close()
+    episodes = run_suite(ws, commit, variant.strategy)
     means: dict[str, float] = {}
     for goal in ws.suite.goals:
         norms = [

@@ -13,7 +13,16 @@ from click.testing import CliRunner
 from bot.cli import cli
 from tests.conftest import ROOT, commit_file, git
 
-COMMANDS = ["run", "demo", "status", "stats", "recommend", "evaluate", "doctor"]
+COMMANDS = [
+    "run",
+    "demo",
+    "status",
+    "stats",
+    "recommend",
+    "evaluate",
+    "evaluate-candidate",
+    "doctor",
+]
 
 
 def invoke(repo: Path, *args: str) -> tuple[int, str]:
