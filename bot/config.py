@@ -74,6 +74,19 @@ class EvaluationConfig(_Section):
     start_timeout_s: float = Field(30.0, gt=0, le=3600)
 
 
+class ForgeConfig(_Section):
+    """Where pull requests live. `github` reads its repository, API and credentials from the
+    environment Actions provides (GITHUB_REPOSITORY, GITHUB_API_URL, GITHUB_TOKEN, or
+    AUGNES_APP_ID and AUGNES_APP_PRIVATE_KEY for a GitHub App) unless set here."""
+
+    kind: Literal["local", "github"] = "local"
+    repository: str = ""  # owner/name
+    api_url: str = ""
+    remote: str = ""  # the git URL to push to (default: beside the API)
+    bot_login: str = ""
+    write_spacing_s: float = Field(1.0, ge=0, le=60)
+
+
 class ReflectionConfig(_Section):
     low_reward: float = Field(0.1, ge=0, le=1)
     penalty: float = Field(0.5, ge=0, le=1)
@@ -93,6 +106,7 @@ class Config(_Section):
     variation: VariationConfig = VariationConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     reflection: ReflectionConfig = ReflectionConfig()
+    forge: ForgeConfig = ForgeConfig()
 
 
 def _describe(error: dict[str, Any]) -> str:

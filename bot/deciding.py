@@ -73,6 +73,8 @@ class Deciding(LoopState):
                     ("merged: " if d.merge else "closed: ") + d.reason,
                 )
             )
+        # merges on a forge elsewhere moved its base branch: the lineage commit goes on top
+        self.ws.forge.sync(self.repo.root, self.ws.base)
         # One save for all: merging and closing are idempotent and the decisions are
         # recomputed identically after an interruption.
         self._save(journal)

@@ -24,6 +24,7 @@ class Proposing(LoopState):
             if ref not in have
         }
         self.repo.transaction(create=made, reason=f"augnes: generation {g} candidates")
+        self.ws.forge.publish(self.repo.root, list(refs))  # a pull request needs its branch
         scores: dict[str, VariantScore] = {}
         for ref, e in refs.items():
             branch = ref.removeprefix("refs/heads/")

@@ -109,7 +109,10 @@ class Recording(LoopState):
         ).startswith(f"augnes(g{g:03d}): ")
 
     def _finish(self, journal: Journal) -> None:
-        """Everything pending is now on main: empty the pending file, drop the journal."""
+        """Everything pending is now on main: publish main and the archive refs (a forge
+        elsewhere sees them only now), empty the pending file, drop the journal."""
+        refs = [archive_ref(e.candidate_id) for e in journal.entries if e.commit]
+        self.ws.forge.publish(self.repo.root, [f"refs/heads/{self.ws.base}", *refs])
         atomic_write(self.ws.pending_path, b"")
         self.ws.journal_path.unlink(missing_ok=True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,38 @@ from bot.records import Deferral, Judgment, StrategyStatsFile
 from bot.repo import Repo
 
 log = logging.getLogger(__name__)
+
+
+def open_forge(repo: Repo, config: Config) -> Forge:
+    """The forge the configuration names; GitHub's settings default to Actions' environment."""
+    if config.forge.kind == "local":
+        return LocalForge(repo)
+    from bot.forge.github_forge import GitHubForge
+
+    f = config.forge
+    repository = f.repository or os.environ.get("GITHUB_REPOSITORY", "")
+    if not repository:
+        raise ConfigError(
+            "forge.kind is github but no repository is named: set forge.repository "
+            "(owner/name) or GITHUB_REPOSITORY"
+        )
+    app = None
+    if os.environ.get("AUGNES_APP_ID") and os.environ.get("AUGNES_APP_PRIVATE_KEY"):
+        installation = os.environ.get("AUGNES_APP_INSTALLATION_ID")
+        app = (
+            os.environ["AUGNES_APP_ID"],
+            os.environ["AUGNES_APP_PRIVATE_KEY"],
+            int(installation) if installation else None,
+        )
+    return GitHubForge(
+        repository,
+        token=os.environ.get("GITHUB_TOKEN") or None,
+        app=app,
+        base_url=f.api_url or os.environ.get("GITHUB_API_URL", "https://api.github.com"),
+        remote=f.remote or None,
+        bot_login=f.bot_login or None,
+        write_spacing=f.write_spacing_s,
+    )
 
 
 @dataclass(frozen=True)
@@ -65,7 +98,7 @@ class Workspace:
                     f"{top / needed}: missing; Augnes needs `{needed}/` in the repository"
                 )
         suite = load_suite(top / config.benchmarks_dir, config.suite)
-        ws = cls(repo, config, suite, LocalForge(repo), list(suite.problems))
+        ws = cls(repo, config, suite, open_forge(repo, config), list(suite.problems))
         return ws
 
     # ---- paths ---------------------------------------------------------------------------

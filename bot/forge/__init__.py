@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, Protocol
 
 PullState = Literal["open", "merged", "closed"]
@@ -64,3 +65,11 @@ class Forge(Protocol):
     def merge(self, number: int, *, head_sha: str, message: str) -> str: ...
 
     def close(self, number: int, *, reason: str) -> None: ...
+
+    def publish(self, root: Path, refs: Sequence[str]) -> None:
+        """Make local refs (branches, archive refs, the base branch) visible on the forge."""
+        ...
+
+    def sync(self, root: Path, branch: str) -> None:
+        """Bring the forge's `branch` (moved by merges there) into the local repository."""
+        ...

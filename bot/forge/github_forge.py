@@ -89,6 +89,7 @@ class GitHubForge:
         self.repo = self.gh.get_repo(repository)  # lazy: no request yet
         self.repo_url = f"{base_url.rstrip('/')}/repos/{repository}"
         self._token = token
+        self._auth = auth  # an App's installation token is renewed by it
         self.remote = remote or _git_remote(base_url, repository)
         self._login = bot_login
         self._labels: set[str] = set()
@@ -311,21 +312,12 @@ class GitHubForge:
         """Push branches and archive refs in one atomic push. Never forced: a branch that a
         person pushed to is refused, and stays theirs. The token reaches git through its
         environment as an HTTP header, never in a URL, a command line or .git/config."""
-        env = dict(os.environ)
-        if self._token and self.remote.startswith("https://"):
-            basic = base64.b64encode(f"x-access-token:{self._token}".encode()).decode()
-            env.update(
-                {
-                    "GIT_CONFIG_COUNT": "1",
-                    "GIT_CONFIG_KEY_0": f"http.{self.remote}.extraheader",
-                    "GIT_CONFIG_VALUE_0": f"Authorization: basic {basic}",
-                    "GIT_TERMINAL_PROMPT": "0",
-                }
-            )
+        if not refspecs:
+            return
         done = subprocess.run(
             ["git", "push", "--atomic", "--porcelain", self.remote, *refspecs],
             cwd=repo_root,
-            env=env,
+            env=self._git_env(),
             capture_output=True,
             text=True,
         )
@@ -335,6 +327,56 @@ class GitHubForge:
                 f"git push to {self.remote} was refused: "
                 f"{'; '.join(rejected) or done.stderr.strip()[-500:]}"
             )
+
+    def publish(self, root: Path, refs: Sequence[str]) -> None:
+        self.push(root, [f"{ref}:{ref}" for ref in refs])
+
+    def sync(self, root: Path, branch: str) -> None:
+        """Fetch the forge's `branch` and fast-forward the local one to it. A local branch
+        ahead of it (a lineage commit not pushed yet) stays; one that has diverged is an
+        error that names both commits."""
+        remote_ref = f"refs/augnes/remote/{branch}"
+        self._git(root, "fetch", "--quiet", self.remote, f"+refs/heads/{branch}:{remote_ref}")
+        theirs = self._git(root, "rev-parse", remote_ref)
+        ours = self._git(root, "rev-parse", f"refs/heads/{branch}")
+        if (
+            theirs == ours
+            or self._git(root, "merge-base", "--is-ancestor", theirs, ours, check=False) == "ok"
+        ):
+            return
+        if self._git(root, "merge-base", "--is-ancestor", ours, theirs, check=False) != "ok":
+            raise ForgeError(
+                f"{branch} has diverged: here {ours[:10]}, on GitHub {theirs[:10]}; "
+                "reconcile them, then run again"
+            )
+        self._git(root, "update-ref", f"refs/heads/{branch}", theirs, ours)
+
+    def _git(self, root: Path, *args: str, check: bool = True) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=root, env=self._git_env(), capture_output=True, text=True
+        )
+        if not check:
+            return "ok" if done.returncode == 0 else ""
+        if done.returncode != 0:
+            raise ForgeError(
+                f"git {args[0]} with {self.remote} failed: {done.stderr.strip()[-500:]}"
+            )
+        return done.stdout.strip()
+
+    def _git_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        token = self._token or getattr(self._auth, "token", None)
+        if token and self.remote.startswith("https://"):
+            basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+            env.update(
+                {
+                    "GIT_CONFIG_COUNT": "1",
+                    "GIT_CONFIG_KEY_0": f"http.{self.remote}.extraheader",
+                    "GIT_CONFIG_VALUE_0": f"Authorization: basic {basic}",
+                    "GIT_TERMINAL_PROMPT": "0",
+                }
+            )
+        return env
 
     def dispatch(self, workflow: str, *, ref: str, inputs: dict[str, str]) -> None:
         """Start `workflow` (a file name under .github/workflows) on `ref`."""

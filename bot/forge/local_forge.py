@@ -190,3 +190,9 @@ class LocalForge:
             pull.state = "closed"
             pull.comments.append(Comment(BOT_LOGIN, f"Closed: {reason}", _now()))
             self._save(pull)
+
+    def publish(self, root: Path, refs: Sequence[str]) -> None:
+        """Nothing to do: this forge lives in the repository itself."""
+
+    def sync(self, root: Path, branch: str) -> None:
+        """Nothing to do: merges here move the local branch already."""
