@@ -126,6 +126,6 @@ class Deciding(LoopState):
             )
             forge.set_labels(e.pr, ["augnes", "augnes:selected"])
         else:
-            forge.set_labels(e.pr, ["augnes", "augnes:rejected"])
-            forge.close(e.pr, reason=d.reason)
+            # the report above states the reason; labels and closing go in one step
+            forge.close(e.pr, reason=d.reason, labels=["augnes", "augnes:rejected"], comment=False)
         e.decision, e.merged = d.reason, d.merge

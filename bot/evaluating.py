@@ -98,7 +98,7 @@ class Evaluating(LoopState):
                 state="success",
                 description="benchmarked",
             )
-            self.ws.forge.set_labels(e.pr, ["augnes", "augnes:benchmarked"])
+            self.ws.forge.set_labels(e.pr, ["augnes", "augnes:benchmarked"], transient=True)
         e.evaluated, e.early_stopped, e.episode_s = True, early, seconds
         if e.baseline:
             archive.elites[e.strategy] = e.candidate_id

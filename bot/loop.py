@@ -117,5 +117,6 @@ class Loop(Planning, Proposing, Evaluating, Deciding, Recording):
                 log.debug("g%03d %s: %.3fs", g, phase.__name__, time.perf_counter() - started)
         started = time.perf_counter()
         summary = self._commit(journal)
+        self.ws.forge.flush()
         log.debug("g%03d _commit: %.3fs", g, time.perf_counter() - started)
         return summary

@@ -54,7 +54,14 @@ class Forge(Protocol):
 
     def list_pulls(self, *, state: PullState | None = None) -> list[PullRequest]: ...
 
-    def set_labels(self, number: int, labels: Sequence[str]) -> None: ...
+    def set_labels(self, number: int, labels: Sequence[str], *, transient: bool = False) -> None:
+        """Replace the labels. A `transient` state (benchmarked, awaiting selection) may be
+        held back until `flush`, and dropped if a later state replaces it first."""
+        ...
+
+    def flush(self) -> None:
+        """Write what was held back (transient labels)."""
+        ...
 
     def sticky_comment(self, number: int, *, marker: str, body: str) -> None: ...
 
@@ -64,7 +71,17 @@ class Forge(Protocol):
 
     def merge(self, number: int, *, head_sha: str, message: str) -> str: ...
 
-    def close(self, number: int, *, reason: str) -> None: ...
+    def close(
+        self,
+        number: int,
+        *,
+        reason: str,
+        labels: Sequence[str] | None = None,
+        comment: bool = True,
+    ) -> None:
+        """Close, setting `labels` in the same step; `comment` posts the reason (skip it
+        when a report that states the reason was just posted)."""
+        ...
 
     def publish(self, root: Path, refs: Sequence[str]) -> None:
         """Make local refs (branches, archive refs, the base branch) visible on the forge."""

@@ -93,6 +93,7 @@ class GitHubForge:
         self.remote = remote or _git_remote(base_url, repository)
         self._login = bot_login
         self._labels: set[str] = set()
+        self._held: dict[int, list[str]] = {}
         self.attempts = attempts
         self.backoff = backoff
         self.sleep = sleep
@@ -205,24 +206,22 @@ class GitHubForge:
     ) -> PullRequest:
         from github import GithubException
 
-        existing = self.find_pull(branch)
-        if existing is None:
-            try:
-                pr = self._write(
-                    lambda: self._convert(
-                        self.repo.create_pull(title=title, body=body, head=branch, base=base)
-                    ),
-                    reconcile=lambda: self.find_pull(branch),
-                )
-            except GithubException as exc:
-                if exc.status == 422 and "already exists" in str(exc.data):
-                    found = self.find_pull(branch)
-                    if found is not None:
-                        return found
+        # No look first: callers (the loop) have just looked, and "already exists" or a
+        # lost answer is resolved by looking then.
+        try:
+            existing = self._write(
+                lambda: self._convert(
+                    self.repo.create_pull(title=title, body=body, head=branch, base=base)
+                ),
+                reconcile=lambda: self.find_pull(branch),
+            )
+        except GithubException as exc:
+            found = self.find_pull(branch) if exc.status == 422 else None
+            if found is None:
                 raise ForgeError(
                     f"GitHub refused the pull request for {branch}: {exc.data}"
                 ) from None
-            existing = pr
+            existing = found
         if labels and set(labels) - set(existing.labels):
             self.set_labels(existing.number, labels)
             existing.labels = list(dict.fromkeys(labels))
@@ -278,8 +277,14 @@ class GitHubForge:
             if not (exc.status == 422 and "already_exists" in str(exc.data)):
                 raise
 
-    def set_labels(self, number: int, labels: Sequence[str]) -> None:
+    def set_labels(self, number: int, labels: Sequence[str], *, transient: bool = False) -> None:
+        """One write; a transient state waits for `flush` and is dropped if the decision
+        (merge, close, final labels) comes first — it would be overwritten within seconds."""
         names = list(dict.fromkeys(labels))
+        if transient:
+            self._held[number] = names
+            return
+        self._held.pop(number, None)
         self.ensure_labels(names)
         # the documented body is {"labels": [...]}; PyGithub's set_labels sends a bare list
         self._write(
@@ -287,6 +292,10 @@ class GitHubForge:
                 "PUT", f"{self.repo_url}/issues/{number}/labels", input={"labels": names}
             )
         )
+
+    def flush(self) -> None:
+        for number, names in list(self._held.items()):
+            self.set_labels(number, names)
 
     def sticky_comment(self, number: int, *, marker: str, body: str) -> None:
         """One comment per marker by the bot, found by its login and the marker, edited in
@@ -420,15 +429,33 @@ class GitHubForge:
                 ) from None
             raise ForgeError(f"#{number} cannot be merged: {exc.data}") from None
 
-    def close(self, number: int, *, reason: str) -> None:
-        """Close (a no-op when already closed) and say why, once."""
-        pull = self.repo.get_pull(number)  # lazy
-        self._write(lambda: pull.edit(state="closed"))
-        self.sticky_comment(
-            number,
-            marker="<!-- augnes:closed -->",
-            body=f"Closed: {reason}\n\n<!-- augnes:closed -->",
+    def close(
+        self,
+        number: int,
+        *,
+        reason: str,
+        labels: Sequence[str] | None = None,
+        comment: bool = True,
+    ) -> None:
+        """Close (a no-op when already closed) and set the labels in one write, through the
+        issue that every pull request is; then say why, once, unless a report did."""
+        self._held.pop(number, None)
+        body: dict[str, Any] = {"state": "closed"}
+        if labels is not None:
+            names = list(dict.fromkeys(labels))
+            self.ensure_labels(names)
+            body["labels"] = names
+        self._write(
+            lambda: self.gh.requester.requestJsonAndCheck(
+                "PATCH", f"{self.repo_url}/issues/{number}", input=body
+            )
         )
+        if comment:
+            self.sticky_comment(
+                number,
+                marker="<!-- augnes:closed -->",
+                body=f"Closed: {reason}\n\n<!-- augnes:closed -->",
+            )
 
 
 def _git_remote(base_url: str, repository: str) -> str:

@@ -120,7 +120,7 @@ class LocalForge:
             self._save(pull)
             return pull
 
-    def set_labels(self, number: int, labels: Sequence[str]) -> None:
+    def set_labels(self, number: int, labels: Sequence[str], *, transient: bool = False) -> None:
         with locked(self._lock):
             pull = self.get_pull(number)
             pull.labels = list(dict.fromkeys(labels))
@@ -182,13 +182,24 @@ class LocalForge:
             )
         return self.repo.commit_tree(tree, parents=[base, head], message=message)
 
-    def close(self, number: int, *, reason: str) -> None:
+    def close(
+        self,
+        number: int,
+        *,
+        reason: str,
+        labels: Sequence[str] | None = None,
+        comment: bool = True,
+    ) -> None:
         with locked(self._lock):
             pull = self.get_pull(number)
+            if labels is not None:
+                pull.labels = list(dict.fromkeys(labels))
             if pull.state != "open":
+                self._save(pull)
                 return
             pull.state = "closed"
-            pull.comments.append(Comment(BOT_LOGIN, f"Closed: {reason}", _now()))
+            if comment:
+                pull.comments.append(Comment(BOT_LOGIN, f"Closed: {reason}", _now()))
             self._save(pull)
 
     def publish(self, root: Path, refs: Sequence[str]) -> None:
@@ -196,3 +207,6 @@ class LocalForge:
 
     def sync(self, root: Path, branch: str) -> None:
         """Nothing to do: merges here move the local branch already."""
+
+    def flush(self) -> None:
+        """Nothing is held back here: a label costs no request."""

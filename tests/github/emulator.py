@@ -667,7 +667,12 @@ class Emulator:
             item.labels = [str(x) for x in body["labels"]]
             for name in item.labels:
                 self._ensure_label(name)
-        if body.get("state") in ("open", "closed") and not isinstance(item, Pull):
+        if isinstance(item, Pull):  # a pull request is an issue too: this closes it
+            if body.get("state") == "closed" and item.state == "open":
+                item.head_sha, item.state = self.head_sha(item), "closed"
+            elif body.get("state") == "open" and item.state == "closed" and not item.merged:
+                item.state = "open"
+        elif body.get("state") in ("open", "closed"):
             item.state = body["state"]
         return 200, self.issue(issue_number), {}
 

@@ -15,6 +15,13 @@ from bot.workspace import Workspace
 from tests.conftest import commit_file, git
 from tests.github.emulator import Emulator
 
+READS = {
+    "pulls/list",
+    "pulls/get",
+    "issues/list-comments",
+    "issues/get-label",
+    "users/get-authenticated",
+}
 FORGE = """
 [tool.augnes.forge]
 kind = "github"
@@ -60,11 +67,15 @@ def test_a_generation_on_github(
                 assert pr.state == "closed" and "augnes:rejected" in pr.labels
         archived = emulator.git("for-each-ref", "--format=%(refname)", "refs/augnes/archive")
         assert len(archived.splitlines()) == 3 + 4  # the seeds and the children
-        per_candidate = Counter(
-            "write" if method != "GET" else "read" for method, _, _ in emulator.log
-        )
-        print(f"requests for 4 candidates: {dict(per_candidate)}")
-        print(Counter(op for _, op, _ in emulator.log))
+        # the budget: 6 writes for a merged candidate (pull request, labels, status,
+        # report, merge, final labels), 5 for a closed one (closing sets its labels);
+        # labels are created once per repository
+        ops = Counter(op for _, op, _ in emulator.log)
+        writes = sum(n for op, n in ops.items() if op not in READS) - ops["issues/create-label"]
+        assert writes == 6 * g1.merged + 5 * g1.closed, ops
+        reads = sum(n for op, n in ops.items() if op in READS)
+        reads -= ops["issues/get-label"] + ops["users/get-authenticated"]
+        assert reads == 2 * len(emulator.pulls), ops  # look for the PR, find the report
     finally:
         emulator.stop()
     assert emulator.violations == [], "\n".join(emulator.violations)
