@@ -7,6 +7,7 @@ import random
 
 from bot.archive import Archive, paired_diffs
 from bot.candidates import branch_name
+from bot.forge import HeadMoved
 from bot.journal import Entry, Journal
 from bot.loop_state import Event, LoopState
 from bot.report import REPORT_MARKER, report_comment
@@ -118,12 +119,21 @@ class Deciding(LoopState):
         forge = self.ws.forge
         forge.sticky_comment(e.pr, marker=REPORT_MARKER, body=comment)
         if d.merge:
-            forge.merge(
-                e.pr,
-                head_sha=e.commit,
-                message=f"Merge {branch_name(journal.generation, e.candidate_id)}: {e.summary}\n\n"
-                f"Augnes-Candidate: {e.candidate_id}\nAugnes-Generation: {journal.generation}\n",
-            )
+            try:
+                forge.merge(
+                    e.pr,
+                    head_sha=e.commit,
+                    message=f"Merge {branch_name(journal.generation, e.candidate_id)}: "
+                    f"{e.summary}\n\nAugnes-Candidate: {e.candidate_id}\n"
+                    f"Augnes-Generation: {journal.generation}\n",
+                )
+            except HeadMoved as moved:
+                # humans win: someone pushed to the branch; what was benchmarked is not what
+                # would merge, so it stays open and unmerged, and the report says why
+                reason = f"not merged: {moved.message}"
+                forge.sticky_comment(e.pr, marker=REPORT_MARKER, body=f"{comment}\n\n**{reason}**")
+                e.decision, e.merged = reason, False
+                return
             forge.set_labels(e.pr, ["augnes", "augnes:selected"])
         else:
             # the report above states the reason; labels and closing go in one step

@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
+from bot.errors import ForgeError
+
 PullState = Literal["open", "merged", "closed"]
+
+
+class HeadMoved(ForgeError):
+    """A pull request's branch moved after it was benchmarked: it is not merged."""
 
 
 @dataclass

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
 from bot.errors import ForgeError
-from bot.forge import Comment, PullRequest, PullState, Status
+from bot.forge import Comment, HeadMoved, PullRequest, PullState, Status
 
 T = TypeVar("T")
 StatusState = Literal["pending", "success", "failure", "error"]
@@ -423,7 +423,7 @@ class GitHubForge:
             if done:
                 return done
             if exc.status == 409:
-                raise ForgeError(
+                raise HeadMoved(
                     f"#{number}: the head moved after benchmarking ({head_sha[:10]} was "
                     "evaluated); it must be benchmarked again before it can merge"
                 ) from None

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import ForgeError
-from bot.forge import Comment, PullRequest, PullState, Status
+from bot.forge import Comment, HeadMoved, PullRequest, PullState, Status
 from bot.lineage_files import atomic_write, locked
 from bot.repo import Repo
 
@@ -158,7 +158,7 @@ class LocalForge:
                 )
             current = self.repo.resolve(f"refs/heads/{pull.branch}")
             if current != head_sha:
-                raise ForgeError(
+                raise HeadMoved(
                     f"local forge: #{number} head moved from {head_sha[:10]} to {str(current)[:10]} "
                     "after benchmarking; it must be benchmarked again before it can merge"
                 )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
+from tests.conftest import commit_file, git
 from tests.github.emulator import Emulator
 
 
@@ -32,5 +32,38 @@ def github(tmp_path: Path) -> Iterator[Emulator]:
     emulator = Emulator(bare).start()
     emulator.work = work  # type: ignore[attr-defined]
     yield emulator
+    emulator.stop()
+    assert emulator.violations == [], "\n".join(emulator.violations)
+
+
+FORGE = """
+[tool.augnes.forge]
+kind = "github"
+repository = "octo/evolving"
+api_url = "{url}"
+remote = "{remote}"
+write_spacing_s = 0
+"""
+
+
+@pytest.fixture()
+def on_github(
+    seeded_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Emulator, Path]]:
+    """A user's repository configured for the GitHub forge, its main pushed to the
+    emulator's bare repository; fails the test on any request outside the description."""
+    bare = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    emulator = Emulator(bare).start()
+    pyproject = (seeded_repo / "pyproject.toml").read_text()
+    commit_file(
+        seeded_repo,
+        "pyproject.toml",
+        pyproject + FORGE.format(url=emulator.url, remote=bare),
+        "use GitHub",
+    )
+    git(seeded_repo, "push", "-q", str(bare), "main")
+    monkeypatch.setenv("GITHUB_TOKEN", "bot-token")
+    yield emulator, seeded_repo
     emulator.stop()
     assert emulator.violations == [], "\n".join(emulator.violations)

@@ -4,15 +4,12 @@ refs pushed, and every request within GitHub's description."""
 
 from __future__ import annotations
 
-import subprocess
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from bot.loop import Loop
 from bot.workspace import Workspace
-from tests.conftest import commit_file, git
+from tests.conftest import git
 from tests.github.emulator import Emulator
 
 READS = {
@@ -22,60 +19,34 @@ READS = {
     "issues/get-label",
     "users/get-authenticated",
 }
-FORGE = """
-[tool.augnes.forge]
-kind = "github"
-repository = "octo/evolving"
-api_url = "{url}"
-remote = "{remote}"
-write_spacing_s = 0
-"""
 
 
-def test_a_generation_on_github(
-    seeded_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    bare = tmp_path / "origin.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
-    emulator = Emulator(bare).start()
-    try:
-        pyproject = (seeded_repo / "pyproject.toml").read_text()
-        commit_file(
-            seeded_repo,
-            "pyproject.toml",
-            pyproject + FORGE.format(url=emulator.url, remote=bare),
-            "use GitHub",
-        )
-        git(seeded_repo, "push", "-q", str(bare), "main")
-        monkeypatch.setenv("GITHUB_TOKEN", "bot-token")
-        ws = Workspace.open(seeded_repo)
-        assert ws.forge.name == "github"
-        summaries = Loop(ws).run(generations=1, until=None, mutations=4)
-        assert [s.generation for s in summaries] == [0, 1]
-        g1 = summaries[-1]
-        assert len(emulator.pulls) == 4 == g1.merged + g1.closed
-        assert g1.merged >= 1, "a merge should be exercised"
-        merged = [p for p in emulator.pulls.values() if p.merged]
-        assert len(merged) == g1.merged
-        remote_main = emulator.git("rev-parse", "main")
-        assert remote_main == git(seeded_repo, "rev-parse", "main")  # lineage pushed
-        assert "selection" in emulator.git("log", "-1", "--format=%s", "main")
-        for pr in merged:  # a real merge commit of the benchmarked head, on the remote
-            assert emulator.git("merge-base", "--is-ancestor", pr.head_sha, "main") == ""
-        for pr in emulator.pulls.values():
-            if not pr.merged:
-                assert pr.state == "closed" and "augnes:rejected" in pr.labels
-        archived = emulator.git("for-each-ref", "--format=%(refname)", "refs/augnes/archive")
-        assert len(archived.splitlines()) == 3 + 4  # the seeds and the children
-        # the budget: 6 writes for a merged candidate (pull request, labels, status,
-        # report, merge, final labels), 5 for a closed one (closing sets its labels);
-        # labels are created once per repository
-        ops = Counter(op for _, op, _ in emulator.log)
-        writes = sum(n for op, n in ops.items() if op not in READS) - ops["issues/create-label"]
-        assert writes == 6 * g1.merged + 5 * g1.closed, ops
-        reads = sum(n for op, n in ops.items() if op in READS)
-        reads -= ops["issues/get-label"] + ops["users/get-authenticated"]
-        assert reads == 2 * len(emulator.pulls), ops  # look for the PR, find the report
-    finally:
-        emulator.stop()
-    assert emulator.violations == [], "\n".join(emulator.violations)
+def test_a_generation_on_github(on_github: tuple[Emulator, Path]) -> None:
+    emulator, repo = on_github
+    ws = Workspace.open(repo)
+    assert ws.forge.name == "github"
+    summaries = Loop(ws).run(generations=1, until=None, mutations=4)
+    assert [s.generation for s in summaries] == [0, 1]
+    g1 = summaries[-1]
+    assert len(emulator.pulls) == 4 == g1.merged + g1.closed
+    assert g1.merged >= 1, "a merge should be exercised"
+    merged = [p for p in emulator.pulls.values() if p.merged]
+    assert len(merged) == g1.merged
+    assert emulator.git("rev-parse", "main") == git(repo, "rev-parse", "main")  # lineage pushed
+    assert "selection" in emulator.git("log", "-1", "--format=%s", "main")
+    for pr in merged:  # a real merge commit of the benchmarked head, on the remote
+        assert emulator.git("merge-base", "--is-ancestor", pr.head_sha, "main") == ""
+    for pr in emulator.pulls.values():
+        if not pr.merged:
+            assert pr.state == "closed" and "augnes:rejected" in pr.labels
+    archived = emulator.git("for-each-ref", "--format=%(refname)", "refs/augnes/archive")
+    assert len(archived.splitlines()) == 3 + 4  # the seeds and the children
+    # the budget: 6 writes for a merged candidate (pull request, labels, status, report,
+    # merge, final labels), 5 for a closed one (closing sets its labels); labels are
+    # created once per repository
+    ops = Counter(op for _, op, _ in emulator.log)
+    writes = sum(n for op, n in ops.items() if op not in READS) - ops["issues/create-label"]
+    assert writes == 6 * g1.merged + 5 * g1.closed, ops
+    reads = sum(n for op, n in ops.items() if op in READS)
+    reads -= ops["issues/get-label"] + ops["users/get-authenticated"]
+    assert reads == 2 * len(emulator.pulls), ops  # look for the PR, find the report
