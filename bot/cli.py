@@ -224,6 +224,41 @@ def evaluate(obj: AppContext, candidate: str, as_json: bool) -> None:
     evaluate_command(obj, candidate=candidate, as_json=as_json)
 
 
+@cli.command()
+@mutations_option
+@click.option(
+    "--dispatch",
+    metavar="WORKFLOW",
+    help="Then start this workflow (for example evaluate.yml) with the candidates as inputs; "
+    "the github forge only.",
+)
+@click.pass_obj
+def propose(obj: AppContext, mutations: int, dispatch: str | None) -> None:
+    """First half of a generation, for CI: plan it (or take up the one in progress), push the
+    candidate branches and open their pull requests, and keep the journal on
+    refs/augnes/journal for `augnes select`. Prints the candidates as JSON."""
+    from bot.commands.flow import propose_command
+
+    propose_command(obj, mutations=mutations, dispatch=dispatch)
+
+
+@cli.command()
+@click.option(
+    "--artifacts",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="The folder holding evaluation-<candidate>/evaluation.json for every candidate.",
+)
+@click.pass_obj
+def select(obj: AppContext, artifacts: Path) -> None:
+    """Second half of a generation, for CI: take the journal `augnes propose` left and every
+    candidate's evaluation artifact (checked strictly: untrusted input), then decide, merge or
+    close, and commit lineage/ on the base branch."""
+    from bot.commands.flow import select_command
+
+    select_command(obj, artifacts=artifacts)
+
+
 @cli.command("evaluate-candidate")
 @click.argument("candidate")
 @click.option("--commit", required=True, help="The candidate's commit (SHA or ref), fetched here.")
@@ -233,16 +268,23 @@ def evaluate(obj: AppContext, candidate: str, as_json: bool) -> None:
     required=True,
     help="Where to write the evaluation artifact (JSON).",
 )
+@click.option(
+    "--strategy",
+    help="The strategy folder, for a strategy evaluated as committed on the base branch "
+    "(a seed or a person's edit), whose commit changes nothing by itself.",
+)
 @sandbox_option
 @click.pass_obj
-def evaluate_candidate(obj: AppContext, candidate: str, commit: str, out: Path) -> None:
+def evaluate_candidate(
+    obj: AppContext, candidate: str, commit: str, out: Path, strategy: str | None
+) -> None:
     """Evaluate one candidate commit from a checkout of the base branch, for an untrusted CI
     job: refuses a candidate that changes anything outside one strategy folder, runs every
     goal's episodes in the sandbox, and writes the evaluation artifact that the trusted
     selection job validates. Nothing is recorded here."""
     from bot.commands.evaluate_candidate import evaluate_candidate_command
 
-    evaluate_candidate_command(obj, candidate=candidate, commit=commit, out=out)
+    evaluate_candidate_command(obj, candidate=candidate, commit=commit, out=out, strategy=strategy)
 
 
 @cli.command()

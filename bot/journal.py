@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from bot.lineage_files import atomic_write, load_json
+from bot.repo import Repo
 
 
 class Entry(BaseModel):
@@ -54,3 +55,31 @@ def load(path: Path) -> Journal | None:
 
 def save(path: Path, journal: Journal) -> None:
     atomic_write(path, (journal.model_dump_json(indent=2) + "\n").encode())
+
+
+JOURNAL_REF = "refs/augnes/journal"
+
+
+def store_on_ref(repo: Repo, journal: Journal) -> str:
+    """The journal as a commit on JOURNAL_REF, so that a later job (on another machine) can
+    take the generation over: the selection after the evaluations."""
+    data = (journal.model_dump_json(indent=2) + "\n").encode()
+    tree = repo.write_files_tree({"journal.json": data})
+    old = repo.resolve(JOURNAL_REF)
+    commit = repo.commit_tree(
+        tree,
+        parents=[old] if old else [],
+        message=f"augnes(g{journal.generation:03d}): journal\n",
+    )
+    repo.update_ref(JOURNAL_REF, commit, old=old, reason="augnes: journal")
+    return commit
+
+
+def load_from_ref(repo: Repo) -> Journal | None:
+    commit = repo.resolve(JOURNAL_REF)
+    if commit is None:
+        return None
+    raw = repo.read_file(commit, "journal.json")
+    if raw is None:
+        return None
+    return load_json(raw, Journal, source=f"{JOURNAL_REF}:journal.json")

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from bot import journal as journals
+from bot.artifacts import ArtifactError, read_artifact
 from bot.deciding import Deciding
+from bot.errors import RepoError
 from bot.evaluating import Evaluating
 from bot.journal import Journal
 from bot.lineage_files import atomic_write, locked
@@ -63,6 +66,51 @@ class Loop(Planning, Proposing, Evaluating, Deciding, Recording):
                 if synced is not None:
                     self._sync_worktree(synced)
         return done
+
+    # ---- a generation in two halves, for a forge elsewhere ---------------------------------
+    def propose(self, *, mutations: int) -> Journal:
+        """The first half (GitHub's evolve job): plan a generation, or take up the one in
+        progress, and commit, push and open its candidates. Nothing is evaluated here."""
+        with locked(self.repo.state_dir / "writer.lock", wait=False):
+            journal = journals.load(self.ws.journal_path)
+            if journal is None:
+                g = self._current_generation() + 1
+                journal = self._plan(g, mutations=mutations)
+                self._save(journal)
+            self._materialise(journal)
+            return journal
+
+    def select(self, artifacts: Mapping[str, Path]) -> GenerationSummary:
+        """The second half (the select job): take each candidate's evaluation artifact —
+        untrusted input, checked strictly — then decide and record as `run` does."""
+        with locked(self.repo.state_dir / "writer.lock", wait=False):
+            journal = journals.load(self.ws.journal_path)
+            if journal is None:
+                raise RepoError("no generation in progress here: `augnes propose` starts one")
+            archive = self._archive(journal)
+            for e in journal.entries:
+                if e.evaluated:
+                    continue
+                path = artifacts.get(e.candidate_id)
+                if path is None:
+                    raise ArtifactError(
+                        f"no evaluation artifact for {e.candidate_id} (generation "
+                        f"{journal.generation}); evaluate it, or rerun the evaluation job"
+                    )
+                episodes = read_artifact(
+                    path,
+                    suite=self.ws.suite,
+                    candidate=e.candidate_id,
+                    commit=e.commit or journal.base,
+                    harness=journal.base,
+                )
+                seconds = sum(ep.duration_s for ep in episodes)
+                self._record(journal, e, episodes, False, seconds, archive)
+            if journal.generation > 0:
+                self._select(journal)
+            summary = self._commit(journal)
+            self.ws.forge.flush()
+            return summary
 
     @property
     def _worktree_record(self) -> Path:

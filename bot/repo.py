@@ -203,6 +203,10 @@ class Repo:
             entries.append((new, mode, parts[0]))
         return self._write_entries(entries) if entries else None
 
+    def write_files_tree(self, files: Mapping[str, bytes]) -> str:
+        """A new tree holding just `files` (no base)."""
+        return self._tree_of(files).hex()
+
     def write_files(self, base: str, files: Mapping[str, bytes]) -> str:
         """The tree of `base` with the given files written (other files untouched)."""
         root: bytes | None = self.repo.commit(base).tree.binsha
@@ -244,6 +248,11 @@ class Repo:
                 f"could not move {ref} to {new[:10]}: it changed under the bot ({exc.stderr.strip()}); "
                 "rerun to continue from the new state"
             ) from None
+
+    def delete_ref(self, ref: str) -> None:
+        """Delete `ref` if it exists."""
+        if self.resolve(ref) is not None:
+            self.git.update_ref("-d", ref)
 
     def existing(self, refs: Sequence[str]) -> dict[str, str]:
         """Which of `refs` exist, with their commits (one git call for all)."""

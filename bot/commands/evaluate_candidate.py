@@ -49,15 +49,21 @@ def candidate_strategy(repo: Repo, *, base: str, commit: str, strategies_dir: st
     return folders[0]
 
 
-def evaluate_candidate_command(obj: AppContext, *, candidate: str, commit: str, out: Path) -> None:
+def evaluate_candidate_command(
+    obj: AppContext, *, candidate: str, commit: str, out: Path, strategy: str | None = None
+) -> None:
     ws = Workspace.open(obj.root, sandbox=obj.sandbox)
     sha = ws.repo.resolve(commit)
     if sha is None:
         raise CandidateRefused(f"{commit}: no such commit here; fetch it first")
     harness = ws.repo.resolve("HEAD") or ""
-    strategy = candidate_strategy(
-        ws.repo, base=harness, commit=sha, strategies_dir=ws.config.strategies_dir
-    )
+    if sha == harness and strategy:  # as committed on the base branch: nothing to check
+        if strategy not in ws.repo.list_dirs(sha, ws.config.strategies_dir):
+            raise CandidateRefused(f"no strategy {strategy!r} in {ws.config.strategies_dir}/")
+    else:
+        strategy = candidate_strategy(
+            ws.repo, base=harness, commit=sha, strategies_dir=ws.config.strategies_dir
+        )
     started = time.perf_counter()
     episodes = run_suite(ws, sha, strategy)
     write_artifact(

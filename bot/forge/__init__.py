@@ -96,3 +96,11 @@ class Forge(Protocol):
     def sync(self, root: Path, branch: str) -> None:
         """Bring the forge's `branch` (moved by merges there) into the local repository."""
         ...
+
+    def fetch(self, root: Path, ref: str) -> None:
+        """Copy the forge's `ref` into the local repository (gone there: gone here)."""
+        ...
+
+    def retract(self, root: Path, refs: Sequence[str]) -> None:
+        """Delete `refs` on the forge (and nothing locally)."""
+        ...

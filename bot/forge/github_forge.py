@@ -360,6 +360,16 @@ class GitHubForge:
             )
         self._git(root, "update-ref", f"refs/heads/{branch}", theirs, ours)
 
+    def fetch(self, root: Path, ref: str) -> None:
+        listed = self._git(root, "ls-remote", self.remote, ref)
+        if not listed:
+            self._git(root, "update-ref", "-d", ref, check=False)
+            return
+        self._git(root, "fetch", "--quiet", self.remote, f"+{ref}:{ref}")
+
+    def retract(self, root: Path, refs: Sequence[str]) -> None:
+        self.push(root, [f":{ref}" for ref in refs])
+
     def _git(self, root: Path, *args: str, check: bool = True) -> str:
         done = subprocess.run(
             ["git", *args], cwd=root, env=self._git_env(), capture_output=True, text=True

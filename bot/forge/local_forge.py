@@ -210,3 +210,9 @@ class LocalForge:
 
     def flush(self) -> None:
         """Nothing is held back here: a label costs no request."""
+
+    def fetch(self, root: Path, ref: str) -> None:
+        """Nothing to do: the repository is the forge."""
+
+    def retract(self, root: Path, refs: Sequence[str]) -> None:
+        """Nothing to do: the repository is the forge."""

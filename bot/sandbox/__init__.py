@@ -24,6 +24,19 @@ FAILURE_KINDS = LOGIC_FAILURES + CONTAINED
 UNLOADABLE = ("load_error", *CONTAINED)
 
 
+class NoSandbox:
+    """For jobs that run no strategy code (proposing, selecting): starting a worker is an
+    error, not a silent fallback."""
+
+    name = "no-sandbox"
+
+    def start(self, strategy_dir: Path, *, timeout: float) -> Worker:
+        raise WorkerFailure("load_error", "this step runs no strategy code")
+
+    def close(self) -> None:
+        pass
+
+
 def known_kind(kind: object, default: str) -> str:
     """A failure kind reported by a worker, which runs untrusted code: one we know, or `default`."""
     return kind if isinstance(kind, str) and kind in FAILURE_KINDS else default
