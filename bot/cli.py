@@ -226,6 +226,10 @@ def evaluate(obj: AppContext, candidate: str, as_json: bool) -> None:
 
 @cli.command()
 @mutations_option
+@generations_option(
+    1, "Generations to run on CI: this one, and the rest chained by `augnes select`."
+)
+@click.option("--dry-run", is_flag=True, help="Plan and print the candidates; change nothing.")
 @click.option(
     "--dispatch",
     metavar="WORKFLOW",
@@ -233,13 +237,17 @@ def evaluate(obj: AppContext, candidate: str, as_json: bool) -> None:
     "the github forge only.",
 )
 @click.pass_obj
-def propose(obj: AppContext, mutations: int, dispatch: str | None) -> None:
+def propose(
+    obj: AppContext, mutations: int, generations: int, dry_run: bool, dispatch: str | None
+) -> None:
     """First half of a generation, for CI: plan it (or take up the one in progress), push the
     candidate branches and open their pull requests, and keep the journal on
     refs/augnes/journal for `augnes select`. Prints the candidates as JSON."""
     from bot.commands.flow import propose_command
 
-    propose_command(obj, mutations=mutations, dispatch=dispatch)
+    propose_command(
+        obj, mutations=mutations, generations=generations, dispatch=dispatch, dry_run=dry_run
+    )
 
 
 @cli.command()
@@ -249,14 +257,20 @@ def propose(obj: AppContext, mutations: int, dispatch: str | None) -> None:
     required=True,
     help="The folder holding evaluation-<candidate>/evaluation.json for every candidate.",
 )
+@click.option(
+    "--then-dispatch",
+    metavar="WORKFLOW",
+    help="If `augnes propose --generations` asked for more, start this workflow (evolve.yml) "
+    "for the next one; the github forge only.",
+)
 @click.pass_obj
-def select(obj: AppContext, artifacts: Path) -> None:
+def select(obj: AppContext, artifacts: Path, then_dispatch: str | None) -> None:
     """Second half of a generation, for CI: take the journal `augnes propose` left and every
     candidate's evaluation artifact (checked strictly: untrusted input), then decide, merge or
     close, and commit lineage/ on the base branch."""
     from bot.commands.flow import select_command
 
-    select_command(obj, artifacts=artifacts)
+    select_command(obj, artifacts=artifacts, then_dispatch=then_dispatch)
 
 
 @cli.command("evaluate-candidate")

@@ -45,6 +45,10 @@ class Journal(BaseModel):
     wall_s: float = 0.0
     entries: list[Entry]
     deferrals: list[str] = []
+    # on CI, where a generation is proposed and selected by separate jobs: how many more
+    # generations to chain after this one, and with how many children each
+    remaining: int = 0
+    mutations: int = 0
 
 
 def load(path: Path) -> Journal | None:

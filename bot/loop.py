@@ -68,14 +68,19 @@ class Loop(Planning, Proposing, Evaluating, Deciding, Recording):
         return done
 
     # ---- a generation in two halves, for a forge elsewhere ---------------------------------
-    def propose(self, *, mutations: int) -> Journal:
+    def plan(self, *, mutations: int) -> Journal:
+        """The next generation's plan, saved nowhere (a dry run)."""
+        return self._plan(self._current_generation() + 1, mutations=mutations)
+
+    def propose(self, *, mutations: int, remaining: int = 0) -> Journal:
         """The first half (GitHub's evolve job): plan a generation, or take up the one in
-        progress, and commit, push and open its candidates. Nothing is evaluated here."""
+        progress, and commit, push and open its candidates. Nothing is evaluated here.
+        `remaining` more generations are to follow this one (the select job chains them)."""
         with locked(self.repo.state_dir / "writer.lock", wait=False):
             journal = journals.load(self.ws.journal_path)
             if journal is None:
-                g = self._current_generation() + 1
-                journal = self._plan(g, mutations=mutations)
+                journal = self.plan(mutations=mutations)
+                journal.remaining, journal.mutations = remaining, mutations
                 self._save(journal)
             self._materialise(journal)
             return journal

@@ -23,8 +23,12 @@ log = logging.getLogger(__name__)
 
 
 def open_forge(repo: Repo, config: Config) -> Forge:
-    """The forge the configuration names; GitHub's settings default to Actions' environment."""
-    if config.forge.kind == "local":
+    """The forge the configuration names (AUGNES_FORGE overrides it, as the workflows do);
+    GitHub's settings default to Actions' environment."""
+    kind = os.environ.get("AUGNES_FORGE") or config.forge.kind
+    if kind not in ("local", "github"):
+        raise ConfigError(f"AUGNES_FORGE={kind!r}: choose local or github")
+    if kind == "local":
         return LocalForge(repo)
     from bot.forge.github_forge import GitHubForge
 

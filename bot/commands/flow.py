@@ -9,7 +9,9 @@ evaluation artifacts, checks them strictly, decides, merges or closes, and commi
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,39 +20,54 @@ from bot.artifacts import ArtifactError
 from bot.cli import AppContext
 from bot.errors import ForgeError, RepoError
 from bot.loop import Loop
+from bot.records import GenerationSummary
 from bot.sandbox import NoSandbox
 from bot.workspace import Workspace
 
 
-def propose_command(obj: AppContext, *, mutations: int, dispatch: str | None) -> None:
+def propose_command(
+    obj: AppContext, *, mutations: int, generations: int, dispatch: str | None, dry_run: bool
+) -> None:
     ws = Workspace.open(obj.root)
-    journal = Loop(ws, sandbox=NoSandbox()).propose(mutations=mutations)
+    loop = Loop(ws, sandbox=NoSandbox())
+    if dry_run:
+        planned = journals.load(ws.journal_path) or loop.plan(mutations=mutations)
+        click.echo(json.dumps(_proposal(planned), indent=2))
+        return
+    journal = loop.propose(mutations=mutations, remaining=generations - 1)
     journals.store_on_ref(ws.repo, journal)
     ws.forge.publish(ws.repo.root, [journals.JOURNAL_REF])
-    candidates = [
-        {"id": e.candidate_id, "sha": e.commit or journal.base, "strategy": e.strategy}
-        for e in journal.entries
-        if not e.evaluated
-    ]
+    proposal = _proposal(journal)
     if dispatch:
-        start = getattr(ws.forge, "dispatch", None)
-        if start is None:
-            raise ForgeError(f"--dispatch needs the github forge; this one is {ws.forge.name}")
-        start(
+        _dispatch(
+            ws,
             dispatch,
-            ref=ws.base,
-            inputs={
+            {
                 "generation": str(journal.generation),
                 "harness": journal.base,
-                "candidates": json.dumps(candidates),
+                "candidates": json.dumps(proposal["candidates"]),
             },
         )
-    click.echo(
-        json.dumps(
-            {"generation": journal.generation, "harness": journal.base, "candidates": candidates},
-            indent=2,
-        )
-    )
+    click.echo(json.dumps(proposal, indent=2))
+
+
+def _proposal(journal: journals.Journal) -> dict[str, Any]:
+    return {
+        "generation": journal.generation,
+        "harness": journal.base,
+        "candidates": [
+            {"id": e.candidate_id, "sha": e.commit or journal.base, "strategy": e.strategy}
+            for e in journal.entries
+            if not e.evaluated
+        ],
+    }
+
+
+def _dispatch(ws: Workspace, workflow: str, inputs: dict[str, str]) -> None:
+    start = getattr(ws.forge, "dispatch", None)
+    if start is None:
+        raise ForgeError(f"dispatching {workflow} needs the github forge, not {ws.forge.name}")
+    start(workflow, ref=ws.base, inputs=inputs)
 
 
 def artifacts_in(folder: Path) -> dict[str, Path]:
@@ -66,7 +83,7 @@ def artifacts_in(folder: Path) -> dict[str, Path]:
     return found
 
 
-def select_command(obj: AppContext, *, artifacts: Path) -> None:
+def select_command(obj: AppContext, *, artifacts: Path, then_dispatch: str | None) -> None:
     ws = Workspace.open(obj.root)
     if not ws.journal_path.exists():  # a fresh checkout: take the journal the propose job left
         ws.forge.fetch(ws.repo.root, journals.JOURNAL_REF)
@@ -77,7 +94,33 @@ def select_command(obj: AppContext, *, artifacts: Path) -> None:
                 "`augnes propose` starts one"
             )
         journals.save(ws.journal_path, journal)
+    journal = journals.load(ws.journal_path)
+    assert journal is not None
+    remaining, mutations = journal.remaining, journal.mutations
     summary = Loop(ws, sandbox=NoSandbox()).select(artifacts_in(artifacts))
     ws.forge.retract(ws.repo.root, [journals.JOURNAL_REF])
     ws.repo.delete_ref(journals.JOURNAL_REF)
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as out:
+            out.write(job_summary(summary))
+    if then_dispatch and remaining > 0:
+        _dispatch(ws, then_dispatch, {"generations": str(remaining), "mutations": str(mutations)})
     click.echo(summary.model_dump_json(indent=2))
+
+
+def job_summary(summary: GenerationSummary) -> str:
+    """Markdown for the Actions job summary: the generation's numbers and regret per goal."""
+    lines = [
+        f"## Augnes generation {summary.generation}",
+        "",
+        "| evaluated | merged | closed | best benchmark_score | best S |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {summary.evaluated} | {summary.merged} | {summary.closed} | "
+        f"{summary.best_benchmark_score:.4f} | {summary.best_selection_score:.4f} |",
+        "",
+        "| goal | avg_regret |",
+        "|---|---:|",
+    ]
+    lines += [f"| {goal} | {value:.4f} |" for goal, value in sorted(summary.avg_regret.items())]
+    return "\n".join(lines) + "\n"
