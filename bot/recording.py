@@ -12,6 +12,7 @@ from bot.lineage_files import atomic_write, dump_json, jsonl_line
 from bot.loop_state import Event, LoopState, _now
 from bot.records import Deferral, GenerationSummary, StrategyStatsFile
 from bot.reflect import reflect
+from bot.report import DASHBOARD_LABEL, DASHBOARD_TITLE, dashboard
 from bot.scoring import VariantScore
 from bot.stats import build_regret, build_stats
 
@@ -81,8 +82,37 @@ class Recording(LoopState):
             reason=subject,
         )
         self._finish(journal)
+        self._dashboard(journal, archive, scores, summary)
         self.emit(Event("committed", g, detail=subject))
         return summary
+
+    def _dashboard(
+        self,
+        journal: Journal,
+        archive: Archive,
+        scores: dict[str, VariantScore],
+        summary: GenerationSummary,
+    ) -> None:
+        board = sorted(
+            (
+                (cid, meta.strategy, meta.status, scores[cid])
+                for cid, meta in archive.meta.items()
+                if cid in scores and meta.status != "archived"
+            ),
+            key=lambda row: -row[3].selection_score,
+        )[:10]
+        decisions = [
+            (e.candidate_id, bool(e.merged), e.decision)
+            for e in journal.entries
+            if e.decision is not None
+        ]
+        self.ws.forge.dashboard(
+            title=DASHBOARD_TITLE,
+            label=DASHBOARD_LABEL,
+            body=dashboard(
+                summary=summary, leaderboard=board, decisions=decisions, base=self.ws.base
+            ),
+        )
 
     def _settle(self, journal: Journal, archive: Archive) -> None:
         """Statuses and decisions after the merges: one elite per strategy, on main."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
+from bot.records import GenerationSummary
 from bot.scoring import VariantScore, Weights
 from bot.selection import Decision
 
@@ -111,3 +112,47 @@ def _row(label: str, s: VariantScore) -> str:
         f"| {label} | {s.mean_reward:.4f} | {s.avg_advantage:+.4f} | {s.delta_score:+.4f} | "
         f"{s.selection_score:.4f} | {s.benchmark_score:.4f} |"
     )
+
+
+DASHBOARD_TITLE = "Augnes: evolution dashboard"
+DASHBOARD_LABEL = "augnes:dashboard"
+
+
+def dashboard(
+    *,
+    summary: GenerationSummary,
+    leaderboard: Sequence[tuple[str, str, str, VariantScore]],
+    decisions: Sequence[tuple[str, bool, str]],
+    base: str,
+) -> str:
+    """The dashboard issue's body, rewritten after every generation: where the run is, the
+    leaderboard, what this generation selected and rejected (with the reason), and regret
+    per goal. `leaderboard` rows are (variant, strategy, status, score), best first;
+    `decisions` are (candidate, merged, reason)."""
+    lines = [
+        f"## Generation {summary.generation}",
+        "",
+        f"evaluated {summary.evaluated} · merged {summary.merged} · closed {summary.closed} · "
+        f"best benchmark_score **{summary.best_benchmark_score:.4f}** · best S "
+        f"{summary.best_selection_score:.4f} · {summary.wall_s:.0f} s",
+        "",
+        "### Leaderboard",
+        "",
+        "| variant | strategy | status | S | benchmark_score | avg_regret |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| `{cid}` | {strategy} | {status} | {s.selection_score:.4f} | "
+        f"{s.benchmark_score:.4f} | {s.avg_regret:.4f} |"
+        for cid, strategy, status, s in leaderboard
+    ]
+    if decisions:
+        lines += ["", "### This generation", "", "| candidate | decision |", "| --- | --- |"]
+        lines += [
+            f"| `{cid}` | {'selected' if merged else 'rejected'}: {reason} |"
+            for cid, merged, reason in decisions
+        ]
+    lines += ["", "### Regret per goal", "", "| goal | avg_regret |", "| --- | --- |"]
+    lines += [f"| {goal} | {v:.4f} |" for goal, v in sorted(summary.avg_regret.items())]
+    lines += ["", f"lineage/ on `{base}` holds every judgment; `augnes stats` reads it."]
+    return "\n".join(lines) + "\n"

@@ -82,3 +82,33 @@ def test_sticky_report_comment_merged_and_closed() -> None:
             weights=Weights(formula="v06"),
         ),
     )
+
+
+def test_dashboard() -> None:
+    from bot.records import GenerationSummary
+    from bot.report import dashboard
+
+    summary = GenerationSummary(
+        generation=7,
+        run_id="r",
+        evaluated=4,
+        merged=1,
+        closed=3,
+        best_selection_score=0.46,
+        best_benchmark_score=0.7,
+        avg_regret={"cartpole": 0.0, "pendulum": 1116.8},
+        wall_s=31.2,
+        episode_s=29.0,
+    )
+    board = [
+        ("c-7f3a9e1", "heuristic", "elite", CHILD),
+        ("c-1b2c3d4", "heuristic", "active", PARENT),
+    ]
+    decisions = [
+        ("c-7f3a9e1", True, "S 0.4600 ≥ threshold 0.4150"),
+        ("c-2a2a2a2", False, "S 0.4100 below the niche elite's 0.4600 + margin"),
+    ]
+    check(
+        "dashboard.md",
+        dashboard(summary=summary, leaderboard=board, decisions=decisions, base="main"),
+    )

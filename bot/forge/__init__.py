@@ -97,6 +97,10 @@ class Forge(Protocol):
         """Bring the forge's `branch` (moved by merges there) into the local repository."""
         ...
 
+    def dashboard(self, *, title: str, label: str, body: str) -> None:
+        """Rewrite the one dashboard (an issue with `label`), creating it the first time."""
+        ...
+
     def fetch(self, root: Path, ref: str) -> None:
         """Copy the forge's `ref` into the local repository (gone there: gone here)."""
         ...

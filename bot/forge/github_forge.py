@@ -35,6 +35,7 @@ LABEL_COLOURS = {
     "augnes:stop": ("000000", "Humans: the bot leaves this pull request alone"),
     "augnes:pin": ("c5def5", "Humans: keep this candidate open"),
     "augnes:rerun": ("d4c5f9", "Humans: evaluate this candidate again"),
+    "augnes:dashboard": ("5319e7", "Augnes: the evolution dashboard (pin it)"),
 }
 
 
@@ -315,6 +316,39 @@ class GitHubForge:
     ) -> None:
         commit = self.repo.get_commit(sha)  # lazy: no request
         self._write(lambda: commit.create_status(state, description=description, context=context))
+
+    def dashboard(self, *, title: str, label: str, body: str) -> None:
+        """The open issue labelled `label` gets `body` (one read, one write); the first time
+        it is created. Pinning it is left to a person: REST cannot pin issues."""
+        self.ensure_labels([label])
+        found = self._read(
+            lambda: self.gh.requester.requestJsonAndCheck(
+                "GET", f"{self.repo_url}/issues", parameters={"labels": label, "state": "open"}
+            )[1]
+        )
+        if found:
+            number = found[0]["number"]
+            self._write(
+                lambda: self.gh.requester.requestJsonAndCheck(
+                    "PATCH",
+                    f"{self.repo_url}/issues/{number}",
+                    input={"title": title, "body": body},
+                )
+            )
+            return
+        self._write(
+            lambda: self.gh.requester.requestJsonAndCheck(
+                "POST",
+                f"{self.repo_url}/issues",
+                input={"title": title, "body": body, "labels": [label]},
+            ),
+            reconcile=lambda: (
+                self.gh.requester.requestJsonAndCheck(
+                    "GET", f"{self.repo_url}/issues", parameters={"labels": label, "state": "open"}
+                )[1]
+                or None
+            ),
+        )
 
     # ---- git and workflows ------------------------------------------------------------------
     def push(self, repo_root: Path, refspecs: Sequence[str]) -> None:

@@ -216,3 +216,7 @@ class LocalForge:
 
     def retract(self, root: Path, refs: Sequence[str]) -> None:
         """Nothing to do: the repository is the forge."""
+
+    def dashboard(self, *, title: str, label: str, body: str) -> None:
+        """Kept beside the pull requests, as `.git/augnes/forge/dashboard.md`."""
+        atomic_write(self.folder.parent / "dashboard.md", f"# {title}\n\n{body}".encode())

@@ -13,6 +13,7 @@ from tests.conftest import git
 from tests.github.emulator import Emulator
 
 READS = {
+    "issues/list-for-repo",
     "pulls/list",
     "pulls/get",
     "issues/list-comments",
@@ -45,8 +46,16 @@ def test_a_generation_on_github(on_github: tuple[Emulator, Path]) -> None:
     # merge, final labels), 5 for a closed one (closing sets its labels); labels are
     # created once per repository
     ops = Counter(op for _, op, _ in emulator.log)
-    writes = sum(n for op, n in ops.items() if op not in READS) - ops["issues/create-label"]
+    # the dashboard issue: made after generation 0, rewritten after generation 1
+    # (closing a pull request goes through issues/update too)
+    assert ops["issues/create"] == 1 and ops["issues/list-for-repo"] == 2
+    assert ops["issues/update"] == g1.closed + 1
+    dashboard = next(iter(emulator.issues.values()))
+    assert "augnes:dashboard" in dashboard.labels and "## Generation 1" in dashboard.body
+    assert "### Leaderboard" in dashboard.body and "| cartpole |" in dashboard.body
+    once = ops["issues/create-label"] + ops["issues/create"] + 1  # the dashboard's update
+    writes = sum(n for op, n in ops.items() if op not in READS) - once
     assert writes == 6 * g1.merged + 5 * g1.closed, ops
     reads = sum(n for op, n in ops.items() if op in READS)
-    reads -= ops["issues/get-label"] + ops["users/get-authenticated"]
+    reads -= ops["issues/get-label"] + ops["users/get-authenticated"] + ops["issues/list-for-repo"]
     assert reads == 2 * len(emulator.pulls), ops  # look for the PR, find the report
