@@ -15,6 +15,8 @@ from bot.sandbox import CONTAINED
 from bot.scoring import VariantScore
 from bot.selection import Decision, Entrant, Rule, decide, rebase
 
+STOP, PIN = "augnes:stop", "augnes:pin"  # labels people put on the bot's pull requests
+
 
 class Deciding(LoopState):
     # ---- select ----------------------------------------------------------------------------
@@ -117,6 +119,15 @@ class Deciding(LoopState):
             weights=self.weights,
         )
         forge = self.ws.forge
+        controls = set(forge.labels(e.pr)) & {STOP, PIN}
+        if STOP in controls:  # a person took it over: no report, no merge, no close
+            e.decision, e.merged = f"left alone: labelled {STOP}", False
+            return
+        if PIN in controls and not d.merge:  # a person wants it kept: reported, left open
+            reason = f"not merged, left open ({PIN}): {d.reason}"
+            forge.sticky_comment(e.pr, marker=REPORT_MARKER, body=f"{comment}\n\n**{reason}**")
+            e.decision, e.merged = reason, False
+            return
         forge.sticky_comment(e.pr, marker=REPORT_MARKER, body=comment)
         if d.merge:
             try:

@@ -69,6 +69,10 @@ class Forge(Protocol):
         """Write what was held back (transient labels)."""
         ...
 
+    def labels(self, number: int) -> list[str]:
+        """The pull request's labels as they are now (people add control labels)."""
+        ...
+
     def sticky_comment(self, number: int, *, marker: str, body: str) -> None: ...
 
     def set_status(

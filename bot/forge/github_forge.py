@@ -294,6 +294,15 @@ class GitHubForge:
             )
         )
 
+    def labels(self, number: int) -> list[str]:
+        """One read: the issue's labels endpoint."""
+        found = self._read(
+            lambda: self.gh.requester.requestJsonAndCheck(
+                "GET", f"{self.repo_url}/issues/{number}/labels"
+            )[1]
+        )
+        return [str(label["name"]) for label in found]
+
     def flush(self) -> None:
         for number, names in list(self._held.items()):
             self.set_labels(number, names)

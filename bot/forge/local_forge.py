@@ -126,6 +126,9 @@ class LocalForge:
             pull.labels = list(dict.fromkeys(labels))
             self._save(pull)
 
+    def labels(self, number: int) -> list[str]:
+        return list(self.get_pull(number).labels)
+
     def sticky_comment(self, number: int, *, marker: str, body: str) -> None:
         """One comment per marker by the bot, edited in place."""
         with locked(self._lock):

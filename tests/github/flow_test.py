@@ -76,3 +76,29 @@ def test_propose_evaluate_select(
     text = job_summary.read_text()  # a table per run in the Actions job summary
     assert "## Augnes generation 0" in text and "## Augnes generation 1" in text
     assert "| goal | avg_regret |" in text and "| cartpole |" in text
+
+
+def test_people_stop_and_pin_pull_requests(
+    on_github: tuple[Emulator, Path], tmp_path: Path
+) -> None:
+    emulator, repo = on_github
+    half_generation(repo, tmp_path)  # the seeds
+    proposed = json.loads(augnes(repo, "propose", "-m", "4"))
+    stopped, pinned = sorted(emulator.pulls)[:2]
+    for number, label in ((stopped, "augnes:stop"), (pinned, "augnes:pin")):
+        emulator._ensure_label(label)
+        emulator.pulls[number].labels.append(label)
+    folder = tmp_path / "artifacts-g1"
+    for c in proposed["candidates"]:
+        out = folder / f"evaluation-{c['id']}" / "evaluation.json"
+        out.parent.mkdir(parents=True)
+        augnes(repo, "evaluate-candidate", c["id"], "--commit", c["sha"], "--out", str(out))
+    augnes(repo, "select", "--artifacts", str(folder))
+    stop = emulator.pulls[stopped]
+    assert stop.state == "open" and not stop.merged
+    assert not [c for c in emulator.comments.values() if c["issue"] == stopped]  # left alone
+    pin = emulator.pulls[pinned]
+    assert pin.merged or pin.state == "open"  # never closed
+    if not pin.merged:
+        bodies = [c["body"] for c in emulator.comments.values() if c["issue"] == pinned]
+        assert any("left open (augnes:pin)" in b for b in bodies)

@@ -14,6 +14,7 @@ from tests.github.emulator import Emulator
 
 READS = {
     "issues/list-for-repo",
+    "issues/list-labels-on-issue",
     "pulls/list",
     "pulls/get",
     "issues/list-comments",
@@ -58,4 +59,5 @@ def test_a_generation_on_github(on_github: tuple[Emulator, Path]) -> None:
     assert writes == 6 * g1.merged + 5 * g1.closed, ops
     reads = sum(n for op, n in ops.items() if op in READS)
     reads -= ops["issues/get-label"] + ops["users/get-authenticated"] + ops["issues/list-for-repo"]
-    assert reads == 2 * len(emulator.pulls), ops  # look for the PR, find the report
+    # look for the PR, read its labels (people's controls), find the report
+    assert reads == 3 * len(emulator.pulls), ops
