@@ -273,6 +273,18 @@ def select(obj: AppContext, artifacts: Path, then_dispatch: str | None) -> None:
     select_command(obj, artifacts=artifacts, then_dispatch=then_dispatch)
 
 
+@cli.command()
+@click.option("--force", is_flag=True, help="Overwrite files that exist already.")
+@click.pass_obj
+def init(obj: AppContext, force: bool) -> None:
+    """Make this repository evolvable: the evolve, evaluate and select workflows, the worker
+    image's Dockerfile, an example strategy (strategies/balance) and suite
+    (benchmarks/control), and the [tool.augnes] configuration. Existing files are kept."""
+    from bot.commands.init import init_command
+
+    init_command(obj, force=force)
+
+
 @cli.command("evaluate-candidate")
 @click.argument("candidate")
 @click.option("--commit", required=True, help="The candidate's commit (SHA or ref), fetched here.")

@@ -1,0 +1,88 @@
+"""`augnes init`: make an existing repository evolvable, locally and on GitHub Actions.
+
+Writes the three workflows, the worker image's Dockerfile, an example strategy and suite,
+and the `[tool.augnes]` configuration, never overwriting a file unless asked; then says
+which repository settings and secrets GitHub needs.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import click
+
+from bot.cli import AppContext
+from bot.errors import RepoError
+from bot.repo import Repo
+
+CONFIG = """
+[tool.augnes]
+suite = "control"
+seed = 0
+"""
+NEXT_STEPS = """\
+Next, on GitHub (Settings of this repository):
+  - Actions → General → Workflow permissions: "Read and write permissions", and tick
+    "Allow GitHub Actions to create and approve pull requests".
+  - Optional, to act as a GitHub App instead of GITHUB_TOKEN: add the secrets
+    AUGNES_APP_ID and AUGNES_APP_PRIVATE_KEY and pass them to the workflows' env.
+Then press "Run workflow" on the evolve workflow. Labels are created as needed; pin the
+"Augnes: evolution dashboard" issue once it appears. Locally: `augnes run`.
+"""
+
+
+def _files() -> dict[str, bytes]:
+    """Repository path → content, from the templates shipped with the package."""
+    root = resources.files("bot") / "templates"
+    out: dict[str, bytes] = {}
+    for name in ("evolve.yml", "evaluate.yml", "select.yml"):
+        out[f".github/workflows/{name}"] = (root / "workflows" / name).read_bytes()
+    out["benchmarks/sandbox/Dockerfile"] = (root / "sandbox" / "Dockerfile").read_bytes()
+    example = root / "example"
+
+    def walk(node: resources.abc.Traversable, prefix: str) -> None:
+        for child in node.iterdir():
+            path = f"{prefix}/{child.name}" if prefix else child.name
+            if child.is_dir():
+                if child.name != "__pycache__":
+                    walk(child, path)
+            else:
+                out[path] = child.read_bytes()
+
+    walk(example, "")
+    return out
+
+
+def init_command(obj: AppContext, *, force: bool) -> None:
+    try:
+        repo = Repo(obj.root)
+    except RepoError as exc:
+        raise RepoError(f"{obj.root}: not a git repository; run `git init` first ({exc})") from None
+    top = repo.root
+    written, kept = [], []
+    for path, data in sorted(_files().items()):
+        target = top / path
+        if target.exists() and not force:
+            kept.append(path)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        written.append(path)
+    pyproject = top / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8") if pyproject.exists() else ""
+    if "[tool.augnes]" in text or (top / "augnes.toml").exists():
+        kept.append("pyproject.toml [tool.augnes]")
+    elif pyproject.exists():
+        pyproject.write_text(text.rstrip("\n") + "\n" + CONFIG, encoding="utf-8")
+        written.append("pyproject.toml [tool.augnes]")
+    else:
+        (top / "augnes.toml").write_text(
+            CONFIG.replace("[tool.augnes]\n", "").lstrip(), encoding="utf-8"
+        )
+        written.append("augnes.toml")
+    for path in written:
+        click.echo(f"  wrote {path}")
+    for path in kept:
+        click.echo(f"  kept  {path} (exists; --force overwrites)")
+    click.echo("")
+    click.echo("Commit these files, then:\n" + NEXT_STEPS)

@@ -1,0 +1,51 @@
+"""`augnes init`: the files it writes are the project's own (no drift), an initialised
+repository evolves, and a second init keeps what is there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import cli
+from bot.commands.init import _files
+from tests.conftest import ROOT, git
+
+OWN = {
+    ".github/workflows/evolve.yml",
+    ".github/workflows/evaluate.yml",
+    ".github/workflows/select.yml",
+    "benchmarks/sandbox/Dockerfile",
+    "benchmarks/control/suite.toml",
+    "benchmarks/control/goals/cartpole.toml",
+}
+
+
+def test_the_templates_are_the_projects_own_files() -> None:
+    files = _files()
+    for path in OWN:
+        assert files[path] == (ROOT / path).read_bytes(), f"{path}: the template drifted"
+    assert "strategies/balance/policy.py" in files
+
+
+@pytest.mark.slow
+def test_an_initialised_repository_evolves(tmp_path: Path) -> None:
+    repo = tmp_path / "project"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "pyproject.toml").write_text('[project]\nname = "mine"\nversion = "0"\n')
+    runner = CliRunner()
+    result = runner.invoke(cli, ["-C", str(repo), "init"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "wrote .github/workflows/evolve.yml" in result.output
+    assert "Workflow permissions" in result.output
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "augnes init")
+    done = runner.invoke(
+        cli, ["-C", str(repo), "run", "-g", "1", "-m", "2"], catch_exceptions=False
+    )
+    assert done.exit_code == 0, done.output
+    assert "augnes(g001): selection" in done.output
+    again = runner.invoke(cli, ["-C", str(repo), "init"], catch_exceptions=False)
+    assert "wrote" not in again.output and "kept  strategies/balance/policy.py" in again.output
