@@ -147,3 +147,26 @@ def paired_diffs(child: Sequence[Judgment], elite: Sequence[Judgment]) -> tuple[
     return tuple(
         j.reward_norm - theirs[(j.goal_id, j.seed)] for j in child if (j.goal_id, j.seed) in theirs
     )
+
+
+def paired_intervals(
+    child: Sequence[Judgment], parent: Sequence[Judgment]
+) -> dict[str, tuple[float, float, int]]:
+    """Per goal: the mean paired reward_norm difference on the episodes both faced, the
+    half-width of its normal 95 % interval (0 with fewer than two pairs), and the pairs."""
+    theirs = {(j.goal_id, j.seed): j.reward_norm for j in parent}
+    by_goal: dict[str, list[float]] = {}
+    for j in child:
+        if (j.goal_id, j.seed) in theirs:
+            by_goal.setdefault(j.goal_id, []).append(j.reward_norm - theirs[(j.goal_id, j.seed)])
+    out = {}
+    for goal, diffs in by_goal.items():
+        n = len(diffs)
+        mean = sum(diffs) / n
+        if n > 1:
+            var = sum((d - mean) ** 2 for d in diffs) / (n - 1)
+            half = 1.96 * (var / n) ** 0.5
+        else:
+            half = 0.0
+        out[goal] = (mean, half, n)
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from bot.archive import Archive, paired_diffs
+from bot.archive import Archive, paired_diffs, paired_intervals
 from bot.candidates import branch_name
 from bot.forge import HeadMoved
 from bot.journal import Entry, Journal
@@ -109,6 +109,7 @@ class Deciding(LoopState):
     ) -> None:
         assert e.pr is not None and e.commit is not None
         elite = archive.elites.get(e.strategy)
+        grouped = archive.by_variant()
         comment = report_comment(
             candidate=e.candidate_id,
             child=scores[e.candidate_id],
@@ -117,6 +118,9 @@ class Deciding(LoopState):
             elite_id=elite,
             decision=d,
             weights=self.weights,
+            paired=paired_intervals(grouped.get(e.candidate_id, []), grouped.get(e.parents[0], []))
+            if e.parents
+            else None,
         )
         forge = self.ws.forge
         controls = set(forge.labels(e.pr)) & {STOP, PIN}

@@ -77,13 +77,25 @@ def report_comment(
     elite_id: str | None,
     decision: Decision,
     weights: Weights,
+    paired: Mapping[str, tuple[float, float, int]] | None = None,
 ) -> str:
+    """The sticky report. `paired` gives, per goal, the paired difference to the parent on
+    the same seeds with its 95 % half-width and the number of pairs."""
     lines = [REPORT_MARKER, f"### Benchmark report for `{candidate}`", ""]
-    lines += ["| goal | parent | child | Δ | episodes |", "| --- | --- | --- | --- | --- |"]
+    lines += [
+        "| goal | parent | child | Δ (95 % interval, paired) | episodes |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for goal, mine in sorted(child.goals.items()):
         theirs = parent.goals.get(goal) if parent else None
         before = f"{theirs.mean_reward_norm:.3f}" if theirs else "–"
-        delta = f"{mine.mean_reward_norm - theirs.mean_reward_norm:+.3f}" if theirs else "–"
+        pair = (paired or {}).get(goal)
+        if pair is not None:
+            delta = f"{pair[0]:+.3f} ± {pair[1]:.3f} ({pair[2]} pairs)"
+        elif theirs:
+            delta = f"{mine.mean_reward_norm - theirs.mean_reward_norm:+.3f}"
+        else:
+            delta = "–"
         lines.append(f"| {goal} | {before} | {mine.mean_reward_norm:.3f} | {delta} | {mine.uses} |")
     formula = (
         "mean_reward + 0.5·avg_advantage"

@@ -67,6 +67,7 @@ def test_sticky_report_comment_merged_and_closed() -> None:
             elite_id="c-1b2c3d4",
             decision=merged,
             weights=Weights(),
+            paired={"cartpole": (0.1, 0.042, 20), "pendulum": (0.06, 0.031, 20)},
         ),
     )
     closed = Decision("c-7f3a9e1", False, "goal pendulum regressed", 0.5)

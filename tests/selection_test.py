@@ -101,3 +101,21 @@ def test_rebase_measures_delta_against_the_elite() -> None:
     assert fair_elite.delta_score == 0 and fair_child.delta_score == 0.73 - 0.70
     assert fair_child.selection_score == 0.5 * 0.73 + 0.2 * (0.73 - 0.70)
     assert judge(Entrant("c", "n", fair_child), fair_elite, rule=rule, rng=RNG).merge
+
+
+def test_paired_intervals_pair_by_goal_and_seed() -> None:
+    from bot.archive import paired_intervals
+    from tests.workspace_test import judgment
+
+    parent = [judgment("c-p", i).model_copy(update={"reward_norm": 0.5}) for i in range(4)]
+    child = [
+        judgment("c-c", i).model_copy(update={"reward_norm": 0.5 + d})
+        for i, d in enumerate([0.1, 0.3, 0.1, 0.3])
+    ]
+    child.append(judgment("c-c", 9))  # a seed the parent never faced: not a pair
+    mean, half, n = paired_intervals(child, parent)["g"]
+    assert n == 4 and abs(mean - 0.2) < 1e-12
+    # sd of (0.1, 0.3, 0.1, 0.3) is 0.11547; 1.96 * sd / sqrt(4)
+    assert abs(half - 1.96 * 0.115470053837925 / 2) < 1e-9
+    one = paired_intervals(child[:1], parent)["g"]
+    assert one[1:] == (0.0, 1) and abs(one[0] - 0.1) < 1e-12  # one pair: no interval
