@@ -102,3 +102,46 @@ def test_people_stop_and_pin_pull_requests(
     if not pin.merged:
         bodies = [c["body"] for c in emulator.comments.values() if c["issue"] == pinned]
         assert any("left open (augnes:pin)" in b for b in bodies)
+
+
+def test_two_select_jobs_at_once_merge_once(
+    on_github: tuple[Emulator, Path], tmp_path: Path
+) -> None:
+    """The select workflow's concurrency group prevents this; if it happened anyway (two
+    runners), each pull request is merged once and main gets one lineage commit."""
+    import os
+    import subprocess
+    import sys
+
+    emulator, repo = on_github
+    half_generation(repo, tmp_path)  # the seeds
+    proposed = json.loads(augnes(repo, "propose", "-m", "4"))
+    folder = tmp_path / "artifacts-g1"
+    for c in proposed["candidates"]:
+        out = folder / f"evaluation-{c['id']}" / "evaluation.json"
+        out.parent.mkdir(parents=True)
+        augnes(repo, "evaluate-candidate", c["id"], "--commit", c["sha"], "--out", str(out))
+    runners = []
+    for name in ("a", "b"):  # two fresh checkouts of what the forge holds
+        clone = tmp_path / f"runner-{name}"
+        git(tmp_path, "clone", "-q", "-b", "main", str(emulator.bare), str(clone))
+        runners.append(clone)
+    env = {**os.environ, "GITHUB_TOKEN": "bot-token"}
+    jobs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bot", "-C", str(clone), "select", "--artifacts", str(folder)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for clone in runners
+    ]
+    results = [(job.wait(timeout=300), job.stderr.read()) for job in jobs]
+    assert any(code == 0 for code, _ in results), results
+    for code, err in results:
+        assert code == 0 or "refused" in err or "in progress" in err, err
+    merges = [s for _, op, s in emulator.log if op == "pulls/merge" and s == 200]
+    assert len(merges) == sum(1 for p in emulator.pulls.values() if p.merged)
+    subjects = emulator.git("log", "--first-parent", "--format=%s", "main").splitlines()
+    assert sum(1 for s in subjects if s.startswith("augnes(g001): selection")) == 1
