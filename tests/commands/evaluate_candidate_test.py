@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from bot.artifacts import read_artifact
 from bot.cli import cli
@@ -22,24 +22,16 @@ def child(repo: Path, path: str, text: str) -> str:
     return sha
 
 
+def evaluate(repo: Path, sha: str, out: Path) -> Result:
+    args = ["-C", str(repo), "evaluate-candidate", "c-abcdef0", "--commit", sha, "--out", str(out)]
+    return CliRunner().invoke(cli, args)
+
+
 def test_a_candidate_is_evaluated_into_an_artifact(seeded_repo: Path, tmp_path: Path) -> None:
     params = (seeded_repo / "strategies" / "heuristic" / "params.json").read_text()
     sha = child(seeded_repo, "strategies/heuristic/params.json", params.replace("1", "2", 1))
     out = tmp_path / "evaluation.json"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "-C",
-            str(seeded_repo),
-            "evaluate-candidate",
-            "c-abcdef0",
-            "--commit",
-            sha,
-            "--out",
-            str(out),
-        ],
-        catch_exceptions=False,
-    )
+    result = evaluate(seeded_repo, sha, out)
     assert result.exit_code == 0, result.output
     ws = Workspace.open(seeded_repo)
     episodes = read_artifact(
@@ -51,19 +43,7 @@ def test_a_candidate_is_evaluated_into_an_artifact(seeded_repo: Path, tmp_path: 
 def test_a_candidate_touching_the_harness_is_refused(seeded_repo: Path, tmp_path: Path) -> None:
     sha = child(seeded_repo, ".github/workflows/evil.yml", "on: push\n")
     out = tmp_path / "evaluation.json"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "-C",
-            str(seeded_repo),
-            "evaluate-candidate",
-            "c-abcdef0",
-            "--commit",
-            sha,
-            "--out",
-            str(out),
-        ],
-    )
+    result = evaluate(seeded_repo, sha, out)
     assert result.exit_code == 11
     assert "changes files outside strategies/: .github/workflows/evil.yml" in result.output
     assert not out.exists()

@@ -26,6 +26,10 @@ def forge(github: Emulator, sleeps: list[float] | None = None) -> GitHubForge:
     )
 
 
+def benchmarked(f: GitHubForge, number: int, sha: str) -> None:
+    f.set_status(number, context="augnes/benchmark", sha=sha, state="success", description="ok")
+
+
 def opened(github: Emulator, f: GitHubForge):  # type: ignore[no-untyped-def]
     sha = github.branch_sha(BRANCH)
     assert sha
@@ -75,13 +79,7 @@ def test_sticky_comment_is_edited_in_place(github: Emulator) -> None:
 def test_status_and_merge_by_the_benchmarked_sha(github: Emulator) -> None:
     f = forge(github)
     pull = opened(github, f)
-    f.set_status(
-        pull.number,
-        context="augnes/benchmark",
-        sha=pull.head_sha,
-        state="success",
-        description="benchmarked",
-    )
+    benchmarked(f, pull.number, pull.head_sha)
     assert f.get_pull(pull.number).statuses["augnes/benchmark"].state == "success"
     merge = f.merge(
         pull.number,
@@ -235,13 +233,7 @@ def test_one_candidates_requests(github: Emulator) -> None:
     f.ensure_labels(["augnes", "augnes:benchmarking", "augnes:benchmarked", "augnes:selected"])
     github.log.clear()
     pull = opened(github, f)
-    f.set_status(
-        pull.number,
-        context="augnes/benchmark",
-        sha=pull.head_sha,
-        state="success",
-        description="ok",
-    )
+    benchmarked(f, pull.number, pull.head_sha)
     f.set_labels(pull.number, ["augnes", "augnes:benchmarked"], transient=True)  # superseded
     f.sticky_comment(pull.number, marker="<!-- augnes:report -->", body="r <!-- augnes:report -->")
     f.merge(pull.number, head_sha=pull.head_sha, message="Merge")
