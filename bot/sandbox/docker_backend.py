@@ -112,13 +112,13 @@ class ContainerWorker(PipeWorker):
         self._ending = False
         self._report = b""
         self._remover = remover
+        self._err = err  # before the base class, which kills the worker if it is not ready
         super().__init__(
             wire,
             cast(IO[bytes], err.makefile("rb", buffering=0)),
             timeout=timeout,
             output_limit=output_limit,
         )
-        self._err = err
 
     def _terminate(self) -> None:
         """End of file on the lifeline makes the supervisor (PID 1) exit, and the kernel then
@@ -215,13 +215,14 @@ class DockerSandbox:
         is gone). Returns how many."""
         host = socket.gethostname()
         removed = 0
-        for container in self.client.containers.list(all=True, filters={"label": LABEL}):
-            owner = container.labels.get(OWNER, "")
+        # the raw list: inspecting each would race with containers being removed meanwhile
+        for item in self.client.api.containers(all=True, filters={"label": LABEL}):
+            owner = (item.get("Labels") or {}).get(OWNER, "")
             name, _, pid = owner.partition(":")
             if name == host and pid.isdigit() and _alive(int(pid)):
                 continue
             with contextlib.suppress(Exception):
-                container.remove(force=True)
+                self.client.api.remove_container(item["Id"], force=True)
                 removed += 1
         return removed
 

@@ -158,4 +158,6 @@ def build_worker_image(
         rm=True,
         pull=False,
     )
+    # each import leaves the previous base untagged: do not let them pile up
+    client.images.prune(filters={"dangling": True})
     return tag
