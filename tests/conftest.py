@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,33 @@ def seeded_repo(_seeded_template: Path, tmp_path: Path) -> Iterator[Path]:
     target = tmp_path / "seeded"
     shutil.copytree(_seeded_template, target, symlinks=True)
     yield target
+
+
+@dataclass(frozen=True)
+class Engine:
+    url: str
+    image: str
+
+
+@pytest.fixture(scope="session")
+def podman_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """podman's Docker-compatible API on a private socket, with the worker image built
+    from benchmarks/sandbox/Dockerfile on this machine's Python. It stops by itself after
+    two idle minutes if the tests are killed."""
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed (the README's test command installs it)")
+    from bot.sandbox.image import build_worker_image
+    from bot.sandbox.podman import start_service
+
+    try:
+        service, url = start_service(tmp_path_factory.mktemp("podman"))
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    import docker
+
+    client = docker.DockerClient(base_url=url, timeout=120)
+    image = build_worker_image(client, ROOT / "benchmarks" / "sandbox", tag="augnes-worker:test")
+    client.close()
+    yield Engine(url, image)
+    service.terminate()
+    service.wait(timeout=30)

@@ -130,7 +130,8 @@ import sys, time
 from pathlib import Path
 sys.path.insert(0, {root!r})
 from bot.sandbox.hostile import BY_NAME, write_strategy
-from tests.sandbox.conftest import Engine, open_backend
+from tests.conftest import Engine
+from tests.sandbox.conftest import open_backend
 
 class Request:
     def getfixturevalue(self, name):
