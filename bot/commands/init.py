@@ -24,6 +24,10 @@ NEXT_STEPS = """\
 Next, on GitHub (Settings of this repository):
   - Actions → General → Workflow permissions: "Read and write permissions", and tick
     "Allow GitHub Actions to create and approve pull requests".
+  - Secrets and variables → Actions → Variables: AUGNES_INSTALL, the pip requirement the
+    workflows install Augnes from, pinned (a version, or a git URL at a commit).
+  - Optional variables: AUGNES_WORKER_BASE and AUGNES_WORKER_REQUIREMENTS, for the worker
+    image (default python:3.11-slim with numpy and torch).
   - Optional, to act as a GitHub App instead of GITHUB_TOKEN: add the secrets
     AUGNES_APP_ID and AUGNES_APP_PRIVATE_KEY and pass them to the workflows' env.
 Then press "Run workflow" on the evolve workflow. Labels are created as needed; pin the

@@ -74,6 +74,8 @@ def act(repo: Path, workflow: str, event: str, payload: dict[str, Any], env: dic
         "AUGNES_WORKER_BASE=augnes-python:host",
         "--var",
         "AUGNES_WORKER_REQUIREMENTS=-",
+        "--var",
+        f"AUGNES_INSTALL={ROOT}",
     ]
     done = subprocess.run(argv, cwd=repo, capture_output=True, text=True, timeout=900)
     (repo.parent / f"{workflow}.log").write_text(done.stdout + done.stderr)
