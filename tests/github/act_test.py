@@ -75,7 +75,7 @@ def act(repo: Path, workflow: str, event: str, payload: dict[str, Any], env: dic
         "--var",
         "AUGNES_WORKER_REQUIREMENTS=-",
         "--var",
-        f"AUGNES_INSTALL={ROOT}",
+        f"AUGNES_INSTALL={env['AUGNES_ACT_WHEEL']}",
     ]
     done = subprocess.run(argv, cwd=repo, capture_output=True, text=True, timeout=900)
     (repo.parent / f"{workflow}.log").write_text(done.stdout + done.stderr)
@@ -98,7 +98,17 @@ def test_a_generation_through_the_workflows(
     half_generation(repo, tmp_path)  # generation 0 (the seeds), in-process
     git(repo, "push", "-q", str(emulator.bare), "main")
     artifacts = tmp_path / "act-artifacts"
+    # the workflows install Augnes from AUGNES_INSTALL: here a wheel of this checkout, built
+    # once (parallel matrix jobs building from the source tree would trip over each other)
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+        + ["-w", str(wheels), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
     env = {
+        "AUGNES_ACT_WHEEL": str(next(wheels.glob("augnes-*.whl"))),
         "AUGNES_ACT_ORIGIN": str(emulator.bare),
         "AUGNES_ACT_PYTHON": sys.executable,
         "AUGNES_ACT_SITE": sysconfig.get_paths()["purelib"],
