@@ -231,6 +231,11 @@ def evaluate(obj: AppContext, candidate: str, as_json: bool) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Plan and print the candidates; change nothing.")
 @click.option(
+    "--operators",
+    metavar="NAMES",
+    help="Only these operators make children this time, comma-separated: perturb, crossover.",
+)
+@click.option(
     "--dispatch",
     metavar="WORKFLOW",
     help="Then start this workflow (for example evaluate.yml) with the candidates as inputs; "
@@ -238,7 +243,12 @@ def evaluate(obj: AppContext, candidate: str, as_json: bool) -> None:
 )
 @click.pass_obj
 def propose(
-    obj: AppContext, mutations: int, generations: int, dry_run: bool, dispatch: str | None
+    obj: AppContext,
+    mutations: int,
+    generations: int,
+    dry_run: bool,
+    operators: str | None,
+    dispatch: str | None,
 ) -> None:
     """First half of a generation, for CI: plan it (or take up the one in progress), push the
     candidate branches and open their pull requests, and keep the journal on
@@ -246,7 +256,12 @@ def propose(
     from bot.commands.flow import propose_command
 
     propose_command(
-        obj, mutations=mutations, generations=generations, dispatch=dispatch, dry_run=dry_run
+        obj,
+        mutations=mutations,
+        generations=generations,
+        dispatch=dispatch,
+        dry_run=dry_run,
+        operators=operators,
     )
 
 

@@ -42,6 +42,10 @@ class ParentConfig(_Section):
 
 
 class VariationConfig(_Section):
+    # the operators children may come from (perturb, crossover); evolve.yml's input narrows it
+    operators: tuple[Literal["perturb", "crossover"], ...] = Field(
+        ("perturb", "crossover"), min_length=1
+    )
     sigma: float = Field(0.05, gt=0, le=1)
     rate: float = Field(0.2, gt=0, le=1)
     crossover_rate: float = Field(0.2, ge=0, le=1)

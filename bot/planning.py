@@ -146,8 +146,10 @@ class Planning(LoopState):
         first = self.ws.read_strategy(meta.commit, meta.strategy)
         parents = [parent.candidate_id]
         values = [first.params]
+        allowed = self.cfg.variation.operators
         operator = ops["perturb"]
-        if rng.random() < self.cfg.variation.crossover_rate:
+        rate = self.cfg.variation.crossover_rate if "perturb" in allowed else 1.0
+        if "crossover" in allowed and rng.random() < rate:
             same = [e for e in pool if e.niche == parent.niche]
             mate = choose_mate(
                 parent,
@@ -162,6 +164,8 @@ class Planning(LoopState):
                 parents.append(mate.candidate_id)
                 other = archive.meta[mate.candidate_id]
                 values.append(self.ws.read_strategy(other.commit, other.strategy).params)
+        if operator.name not in allowed:  # crossover only, and no mate in this niche
+            return None
         child, summary = operator.apply(first.manifest, values, rng=rng)
         text = dump_params(child)
         files = dict(first.files)

@@ -18,7 +18,7 @@ import click
 from bot import journal as journals
 from bot.artifacts import ArtifactError
 from bot.cli import AppContext
-from bot.errors import ForgeError, RepoError
+from bot.errors import ConfigError, ForgeError, RepoError
 from bot.loop import Loop
 from bot.records import GenerationSummary
 from bot.sandbox import NoSandbox
@@ -26,9 +26,26 @@ from bot.workspace import Workspace
 
 
 def propose_command(
-    obj: AppContext, *, mutations: int, generations: int, dispatch: str | None, dry_run: bool
+    obj: AppContext,
+    *,
+    mutations: int,
+    generations: int,
+    dispatch: str | None,
+    dry_run: bool,
+    operators: str | None = None,
 ) -> None:
     ws = Workspace.open(obj.root)
+    if operators:
+        names = tuple(n.strip() for n in operators.split(",") if n.strip())
+        try:
+            variation = ws.config.variation.model_validate(
+                {**ws.config.variation.model_dump(), "operators": names}
+            )
+        except ValueError:
+            raise ConfigError(
+                f"--operators {operators!r}: choose from perturb, crossover (comma-separated)"
+            ) from None
+        ws.config = ws.config.model_copy(update={"variation": variation})
     loop = Loop(ws, sandbox=NoSandbox())
     if dry_run:
         planned = journals.load(ws.journal_path) or loop.plan(mutations=mutations)

@@ -145,3 +145,15 @@ def test_two_select_jobs_at_once_merge_once(
     assert len(merges) == sum(1 for p in emulator.pulls.values() if p.merged)
     subjects = emulator.git("log", "--first-parent", "--format=%s", "main").splitlines()
     assert sum(1 for s in subjects if s.startswith("augnes(g001): selection")) == 1
+
+
+def test_propose_with_chosen_operators(seeded_repo: Path) -> None:
+    from bot import journal as journals
+
+    result = CliRunner().invoke(cli, ["-C", str(seeded_repo), "propose", "--operators", "mutate"])
+    assert result.exit_code == 2 and "choose from perturb, crossover" in result.output
+    augnes(seeded_repo, "run", "--until-generation", "0")  # the seeds, locally
+    augnes(seeded_repo, "propose", "-m", "4", "--operators", "perturb")
+    planned = journals.load(seeded_repo / ".git" / "augnes" / "journal.json")
+    assert planned is not None and planned.entries
+    assert {e.operator for e in planned.entries} == {"perturb"}
