@@ -11,18 +11,17 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import ROOT, Engine, commit_file, git
+from tests.github.conftest import npm_file
 from tests.github.emulator import Emulator
 from tests.github.flow_test import half_generation
 
 EXAMPLES = "@octokit/webhooks-examples@7.6.1"
-CACHE = Path(tempfile.gettempdir()) / "augnes-test-npm"
 STAND_INS = {
     "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683": "checkout",
     "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065": "setup-python",
@@ -33,26 +32,7 @@ STAND_INS = {
 
 @pytest.fixture(scope="session")
 def webhook_examples() -> dict[str, list[dict[str, Any]]]:
-    index = CACHE / "node_modules/@octokit/webhooks-examples/api.github.com/index.json"
-    if not index.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip("npm is not installed")
-        subprocess.run(
-            [
-                npm,
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--silent",
-                "--prefix",
-                str(CACHE),
-                EXAMPLES,
-            ],
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
+    index = npm_file(EXAMPLES, "api.github.com/index.json")
     return {entry["name"]: entry["examples"] for entry in json.loads(index.read_text())}
 
 

