@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bot.config import LimitsConfig
 from bot.sandbox import WorkerFailure, seccomp
 from bot.sandbox.subprocess_backend import (
     DEFAULT_PRELOAD,
@@ -45,16 +46,8 @@ MAX_BUNDLE = 32 << 20
 # Workers run as uids from this range when the bot is root: ids no account uses, distinct
 # for every live worker, so that per-user limits and signals do not reach across workers.
 UID_BASE = 1_900_000_000
-DEFAULT_LIMITS = {
-    "memory_mb": 1024,
-    "cpu_seconds": 600,
-    "processes": 64,
-    "open_files": 256,
-    "scratch_mb": 64,
-    "tmp_mb": 64,
-    "shm_mb": 16,
-    "output_kb": 1024,
-}
+# the configuration's defaults (evaluation.limits), for a sandbox opened without one
+DEFAULT_LIMITS: dict[str, int] = LimitsConfig().model_dump()
 
 SIGNAL_KINDS = {
     "SIGSYS": ("sandbox_violation", " (a forbidden system call)"),
