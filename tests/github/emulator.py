@@ -726,7 +726,7 @@ class Emulator:
 
     def _ensure_label(self, name: str) -> None:
         if name not in self.labels:
-            self.labels[name] = {"id": next(self._ids), "color": "ededed", "description": None}
+            self.labels[name] = {"id": next(self._ids), "color": "ededed", "description": ""}
 
     def op_issues_list_labels_on_issue(
         self, login: str, request: Request, body: Any, owner: str, repo: str, issue_number: int
@@ -888,9 +888,13 @@ def _described() -> OpenAPI:
 
 
 def _why(exc: Exception) -> str:
-    parts = [f"{type(exc).__name__}: {exc}"]
+    """The schema errors first (what is wrong), then the exception (whose text quotes the
+    whole offending value, so it is cut short)."""
+    reasons = []
     cause = exc.__cause__
     while cause is not None:
-        parts.append(str(getattr(cause, "schema_errors", "") or cause))
+        for error in getattr(cause, "schema_errors", ()) or ():
+            where = "/".join(str(p) for p in getattr(error, "absolute_path", ()))
+            reasons.append(f"at {where or '(top)'}: {getattr(error, 'message', error)}"[:300])
         cause = cause.__cause__
-    return " / ".join(p for p in parts if p)[:2000]
+    return "; ".join([*reasons, f"{type(exc).__name__}: {str(exc)[:300]}"])
