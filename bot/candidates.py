@@ -5,6 +5,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.errors import CandidateRefused
+
+if TYPE_CHECKING:
+    from bot.repo import Repo
 
 TRAILER_KEYS = (
     "Augnes-Candidate",
@@ -81,3 +87,26 @@ def pr_title(plan: Planned, *, generation: int) -> str:
         f"[augnes g{generation:03d}] {plan.candidate_id} ← {' + '.join(plan.parents)}: "
         f"{plan.operator} ({plan.summary})"
     )
+
+
+def candidate_strategy(repo: Repo, *, base: str, commit: str, strategies_dir: str) -> str:
+    """The one strategy folder that `commit` changes since it left `base`; refuses any change
+    elsewhere (workflows, the harness, lineage, benchmarks) or across strategies."""
+    fork = repo.merge_base(base, commit)
+    if fork is None:
+        raise CandidateRefused(f"{commit[:12]} shares no history with {base}")
+    changed = repo.changed_paths(fork, commit)
+    outside = [p for p in changed if not p.startswith(f"{strategies_dir}/")]
+    if outside:
+        shown = ", ".join(outside[:5]) + (
+            f" and {len(outside) - 5} more" if len(outside) > 5 else ""
+        )
+        raise CandidateRefused(
+            f"{commit[:12]} changes files outside {strategies_dir}/: {shown}; a candidate may "
+            "change one strategy only"
+        )
+    folders = sorted({p.split("/")[1] for p in changed if p.count("/") >= 2})
+    if len(folders) != 1:
+        what = ", ".join(folders) if folders else "nothing"
+        raise CandidateRefused(f"{commit[:12]} changes {what}; a candidate changes one strategy")
+    return folders[0]

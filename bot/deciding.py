@@ -7,15 +7,13 @@ import random
 
 from bot.archive import Archive, paired_diffs, paired_intervals
 from bot.candidates import branch_name
-from bot.forge import HeadMoved
+from bot.forge import PIN, RERUN, STOP, HeadMoved
 from bot.journal import Entry, Journal
 from bot.loop_state import Event, LoopState
 from bot.report import REPORT_MARKER, report_comment
 from bot.sandbox import CONTAINED
 from bot.scoring import VariantScore
 from bot.selection import Decision, Entrant, Rule, decide, rebase
-
-STOP, PIN = "augnes:stop", "augnes:pin"  # labels people put on the bot's pull requests
 
 
 class Deciding(LoopState):
@@ -121,6 +119,7 @@ class Deciding(LoopState):
             paired=paired_intervals(grouped.get(e.candidate_id, []), grouped.get(e.parents[0], []))
             if e.parents
             else None,
+            note=_note(e),
         )
         forge = self.ws.forge
         controls = set(forge.labels(e.pr)) & {STOP, PIN}
@@ -138,7 +137,7 @@ class Deciding(LoopState):
                 forge.merge(
                     e.pr,
                     head_sha=e.commit,
-                    message=f"Merge {branch_name(journal.generation, e.candidate_id)}: "
+                    message=f"Merge {e.branch or branch_name(journal.generation, e.candidate_id)}: "
                     f"{e.summary}\n\nAugnes-Candidate: {e.candidate_id}\n"
                     f"Augnes-Generation: {journal.generation}\n",
                 )
@@ -149,8 +148,19 @@ class Deciding(LoopState):
                 forge.sticky_comment(e.pr, marker=REPORT_MARKER, body=f"{comment}\n\n**{reason}**")
                 e.decision, e.merged = reason, False
                 return
-            forge.set_labels(e.pr, ["augnes", "augnes:selected"])
+            forge.set_labels(e.pr, ["augnes", "augnes:selected"], drop=[RERUN])
         else:
             # the report above states the reason; labels and closing go in one step
             forge.close(e.pr, reason=d.reason, labels=["augnes", "augnes:rejected"], comment=False)
         e.decision, e.merged = d.reason, d.merge
+
+
+def _note(e: Entry) -> str:
+    if e.operator == "human" and not e.rerun:
+        return (
+            f"A person's commit {e.commit} on this branch, benchmarked as operator `human` "
+            f"(a child of `{e.parents[0]}`): {e.summary}."
+        )
+    if e.rerun:
+        return "Benchmarked again on request (`augnes:rerun`): decided anew against today's elite."
+    return ""

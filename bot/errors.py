@@ -56,3 +56,8 @@ class LineageFileError(AugnesError):
 class SandboxUnavailable(AugnesError):
     exit_code = 9
     default_message = "no sandbox backend can run on this machine"
+
+
+class CandidateRefused(AugnesError):
+    exit_code = 11
+    default_message = "the candidate was refused before evaluation"

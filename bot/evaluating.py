@@ -89,6 +89,8 @@ class Evaluating(LoopState):
         archive: Archive,
     ) -> None:
         fresh = archive.add_judgments(self._judgments(e, episodes, archive, journal.generation))
+        if e.rerun:
+            archive.update(e.candidate_id, early_stopped=early)
         append_jsonl(self.ws.pending_path, fresh)
         if e.pr is not None:
             self.ws.forge.set_status(
@@ -134,6 +136,16 @@ class Evaluating(LoopState):
             start_timeout=ev.start_timeout_s,
             prestarted=started,
         ) as session:
+            if e.rerun:  # no early stop, and only the episodes it has not faced yet
+                done = {(j.goal_id, j.seed) for j in archive.by_variant().get(e.candidate_id, [])}
+                plan = []
+                for g in suite.goals:
+                    seeds = suite.seeds(g)
+                    first = next(
+                        (i for i, s in enumerate(seeds) if (g.goal_id, s) not in done), len(seeds)
+                    )
+                    plan.append((g, seeds[first:], first))
+                return session.run(plan), False, session.episode_seconds
             episodes = session.run([(g, suite.seeds(g)[:split], 0) for g in suite.goals])
             if split and self._stop_early(episodes, elite_judgments):
                 return episodes, True, session.episode_seconds

@@ -28,6 +28,10 @@ class Entry(BaseModel):
     baseline: bool = False  # a strategy on main evaluated as it is (no branch, no PR)
     commit: str | None = None
     pr: int | None = None
+    # a pull request that is already open: a person's commit on a bot branch (operator
+    # "human"), or a candidate labelled augnes:rerun; `branch` is its head branch
+    branch: str | None = None
+    rerun: bool = False
     evaluated: bool = False
     early_stopped: bool = False
     episode_s: float = 0.0

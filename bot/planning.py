@@ -6,9 +6,10 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from bot.archive import Archive
-from bot.candidates import candidate_id, content_hash, seed_id
-from bot.errors import EvaluationError
+from bot.archive import Archive, VariantMeta
+from bot.candidates import candidate_id, candidate_strategy, content_hash, seed_id
+from bot.errors import AugnesError, EvaluationError
+from bot.forge import RERUN, STOP, PullRequest
 from bot.journal import Entry, Journal
 from bot.loop_state import Event, LoopState, _now
 from bot.manifest import PARAMS, dump_params, niche_key
@@ -34,6 +35,7 @@ class Planning(LoopState):
             )
         entries = self._baselines(g, archive, sources, main)
         if g > 0:
+            entries += self._reopened(g, archive, main)
             entries += self._vary(
                 g, archive, sources, mutations, planned={e.content for e in entries}
             )
@@ -70,6 +72,83 @@ class Planning(LoopState):
                 )
             )
         return out
+
+    def _reopened(self, g: int, archive: Archive, main: str) -> list[Entry]:
+        """Open pull requests of earlier generations that ask to be benchmarked again: a
+        person pushed to the branch (a candidate of operator `human`, child of the one the
+        bot benchmarked there), or someone labelled it augnes:rerun. One read: the list of
+        open pull requests, and only once the archive has any."""
+        by_pr: dict[int, list[VariantMeta]] = {}
+        for m in archive.meta.values():
+            if m.pr is not None:
+                by_pr.setdefault(m.pr, []).append(m)
+        if not by_pr:
+            return []
+        out = []
+        for pull in self.ws.forge.list_pulls(state="open"):
+            known = by_pr.get(pull.number)
+            if not known or STOP in pull.labels or pull.base != self.ws.base:
+                continue
+            here = [m for m in known if m.commit == pull.head_sha]
+            if here:  # benchmarked as it stands
+                if RERUN in pull.labels:
+                    out.append(_again(here[-1], pull))
+                    self.emit(
+                        Event("planned", g, here[-1].candidate_id, f"{RERUN} on #{pull.number}")
+                    )
+                continue
+            latest = max(known, key=lambda m: (m.generation, m.candidate_id))
+            entry = self._human(g, archive, latest, pull, main)
+            if entry is not None:
+                out.append(entry)
+                self.emit(Event("planned", g, entry.candidate_id, entry.summary))
+        return out
+
+    def _human(
+        self, g: int, archive: Archive, latest: VariantMeta, pull: PullRequest, main: str
+    ) -> Entry | None:
+        """The head of a bot branch that someone else moved, as a candidate of its own."""
+        head = pull.head_sha
+        try:
+            if not self.repo.has_commit(head):
+                self.ws.forge.fetch(self.repo.root, f"refs/heads/{pull.branch}")
+            strategy = candidate_strategy(
+                self.repo, base=main, commit=head, strategies_dir=self.cfg.strategies_dir
+            )
+            if strategy != latest.strategy:
+                raise AugnesError(f"it changes {strategy}, not {latest.strategy}")
+            src = self.ws.read_strategy(head, strategy)
+        except AugnesError as exc:
+            self.emit(
+                Event(
+                    "problem",
+                    g,
+                    latest.candidate_id,
+                    f"#{pull.number}: the commit {head[:10]} pushed to {pull.branch} is not "
+                    f"benchmarked: {exc.message}",
+                )
+            )
+            return None
+        content = content_hash(src.files)
+        cid = candidate_id(parents=[latest.candidate_id], operator="human", content=content)
+        if cid in archive.meta:
+            return None
+        return Entry(
+            candidate_id=cid,
+            strategy=strategy,
+            family=src.manifest.family,
+            niche=niche_key(src.manifest, src.params),
+            parents=[latest.candidate_id],
+            operator="human",
+            seed=0,
+            summary=f"{self.repo.author(head)}'s commit {head[:10]} on {pull.branch}",
+            content=content,
+            files={},
+            hidden_dim=_hidden_dim(src),
+            commit=head,
+            pr=pull.number,
+            branch=pull.branch,
+        )
 
     def _vary(
         self,
@@ -187,6 +266,27 @@ class Planning(LoopState):
             if isinstance(child.get("hidden_dim"), int)
             else None,
         )
+
+
+def _again(m: VariantMeta, pull: PullRequest) -> Entry:
+    """An archived candidate, to be benchmarked again (augnes:rerun)."""
+    return Entry(
+        candidate_id=m.candidate_id,
+        strategy=m.strategy,
+        family=m.family,
+        niche=m.niche,
+        parents=list(m.parents),
+        operator=m.operator,
+        seed=0,
+        summary=m.summary,
+        content=m.content,
+        files={},
+        hidden_dim=m.hidden_dim,
+        commit=m.commit,
+        pr=pull.number,
+        branch=pull.branch,
+        rerun=True,
+    )
 
 
 def _hidden_dim(src: StrategySource) -> int | None:

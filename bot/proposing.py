@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import platform
+
 from bot.archive import Archive
 from bot.candidates import Planned, branch_name, commit_message, pr_title
+from bot.forge import RERUN
 from bot.journal import Entry, Journal
 from bot.loop_state import LoopState
 from bot.report import pr_body
@@ -43,9 +46,19 @@ class Proposing(LoopState):
                     summary=e.summary,
                     parents=e.parents,
                     parent_scores={p: scores[p] for p in e.parents if p in scores},
-                    diffstat=f"{len(e.files)} file(s) changed",
+                    parent_links={
+                        p: (archive.meta[p].commit, archive.meta[p].pr)
+                        for p in e.parents
+                        if p in archive.meta
+                    },
+                    changed=sorted(e.files),
                     harness=journal.base,
+                    commit=sha,
                     seed=e.seed,
+                    image=self._image(),
+                    episodes={
+                        goal.goal_id: self.ws.suite.seeds(goal) for goal in self.ws.suite.goals
+                    },
                 )
                 pull = self.ws.forge.open_pull(
                     branch=branch,
@@ -56,6 +69,9 @@ class Proposing(LoopState):
                     labels=["augnes", "augnes:benchmarking"],
                 )
             e.pr = pull.number
+        for e in journal.entries:
+            if e.branch is not None and e.pr is not None and not e.evaluated:
+                self._reopen(e.pr)
         # One save for all: every step above finds its own work again (branch, pull request).
         self._save(journal)
 
@@ -67,6 +83,18 @@ class Proposing(LoopState):
         tree = self.repo.write_tree(journal.base, replace={directory: files})
         message = commit_message(plan, generation=journal.generation, harness=journal.base)
         return self.repo.commit_tree(tree, parents=[journal.base, *parent_commits], message=message)
+
+    def _image(self) -> str:
+        """Where the candidate is evaluated: the worker image (always, on GitHub), or the
+        local backend with the host's Python."""
+        if self.ws.forge.name == "github" or self.sandbox.name == "docker":
+            return f"image {self.cfg.evaluation.docker_image}"
+        return f"{self.sandbox.name} with Python {platform.python_version()}"
+
+    def _reopen(self, number: int) -> None:
+        """A pull request taken up again (a person's commit, or augnes:rerun): benchmarking
+        again, the rerun request answered; every other label people set stays."""
+        self.ws.forge.set_labels(number, ["augnes", "augnes:benchmarking"], drop=[RERUN])
 
 
 def _planned(e: Entry) -> Planned:

@@ -115,6 +115,16 @@ class Repo:
     def message(self, commit: str) -> str:
         return str(self.repo.commit(commit).message)
 
+    def has_commit(self, sha: str) -> bool:
+        try:
+            self.git.cat_file("-e", f"{sha}^{{commit}}")
+        except git.GitCommandError:
+            return False
+        return True
+
+    def author(self, commit: str) -> str:
+        return str(self.repo.commit(commit).author.name)
+
     def parents(self, commit: str) -> list[str]:
         return [p.hexsha for p in self.repo.commit(commit).parents]
 

@@ -22,36 +22,50 @@ def pr_body(
     summary: str,
     parents: Sequence[str],
     parent_scores: Mapping[str, VariantScore],
-    diffstat: str,
+    parent_links: Mapping[str, tuple[str, int | None]],
+    changed: Sequence[str],
     harness: str,
+    commit: str,
     seed: int,
+    image: str,
+    episodes: Mapping[str, Sequence[int]],
 ) -> str:
+    """The body of a candidate's pull request. `parent_links` gives each parent's commit and
+    pull request (GitHub links full SHAs and #numbers); `episodes` the seeds per goal."""
     lines = [
         f"**{operator}** on `strategies/{strategy}`: {summary}.",
         "",
         "Augnes proposes this variant and benchmarks it against its niche elite on the same "
         "episode seeds; it merges only if the weighted selection score beats the elite by the "
-        "configured margin without regressing any goal.",
+        "configured margin without regressing any goal. Add `augnes:stop` to take it over, "
+        "`augnes:pin` to keep it open, `augnes:rerun` to have it benchmarked again; a commit "
+        "you push here is benchmarked as operator `human`.",
         "",
         "### Lineage",
         "",
-        "| parent | benchmark_score | S |",
-        "| --- | --- | --- |",
+        "| parent | commit | pull request | benchmark_score | S |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for p in parents:
         s = parent_scores.get(p)
-        lines.append(
-            f"| `{p}` | {s.benchmark_score:.4f} | {s.selection_score:.4f} |"
-            if s
-            else f"| `{p}` | – | – |"
-        )
+        sha, pr = parent_links.get(p, ("", None))
+        numbers = f"{s.benchmark_score:.4f} | {s.selection_score:.4f}" if s else "– | –"
+        lines.append(f"| `{p}` | {sha or '–'} | {f'#{pr}' if pr else '–'} | {numbers} |")
+    files = ", ".join(f"`{f}`" for f in changed) or "nothing"
     lines += [
         "",
-        f"generation {generation} · operator `{operator}` · niche `{niche}` · {diffstat}",
+        f"generation {generation} · operator `{operator}` · operator seed {seed} · niche "
+        f"`{niche}` · changes {files}",
         "",
         "### Reproduce",
         "",
-        f"harness `{harness[:12]}` · seed {seed} · `augnes evaluate {candidate}`",
+        f"harness {harness} · {image} · episode seeds "
+        + ", ".join(f"{g} {_span(seeds)}" for g, seeds in sorted(episodes.items())),
+        "",
+        "```sh",
+        f"git checkout {harness} && augnes evaluate-candidate {candidate} --commit {commit} "
+        "--out evaluation.json",
+        "```",
         "",
         "<!-- augnes:meta "
         + json.dumps(
@@ -60,12 +74,23 @@ def pr_body(
                 "parents": list(parents),
                 "generation": generation,
                 "operator": operator,
+                "commit": commit,
+                "harness": harness,
             },
             sort_keys=True,
         )
         + " -->",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _span(seeds: Sequence[int]) -> str:
+    """`1000–1019` for consecutive seeds, else the list."""
+    if not seeds:
+        return "none"
+    if list(seeds) == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}–{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
+    return ",".join(map(str, seeds))
 
 
 def report_comment(
@@ -78,10 +103,14 @@ def report_comment(
     decision: Decision,
     weights: Weights,
     paired: Mapping[str, tuple[float, float, int]] | None = None,
+    note: str = "",
 ) -> str:
     """The sticky report. `paired` gives, per goal, the paired difference to the parent on
-    the same seeds with its 95 % half-width and the number of pairs."""
+    the same seeds with its 95 % half-width and the number of pairs; `note` says why this
+    pull request was benchmarked again (a person's commit, augnes:rerun)."""
     lines = [REPORT_MARKER, f"### Benchmark report for `{candidate}`", ""]
+    if note:
+        lines += [note, ""]
     lines += [
         "| goal | parent | child | Δ (95 % interval, paired) | episodes |",
         "| --- | --- | --- | --- | --- |",

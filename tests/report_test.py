@@ -48,9 +48,13 @@ def test_pull_request_body() -> None:
         summary="perturb pend_kd, pend_kp",
         parents=["c-1b2c3d4"],
         parent_scores={"c-1b2c3d4": PARENT},
-        diffstat="1 file(s) changed",
+        parent_links={"c-1b2c3d4": ("b" * 40, 17)},
+        changed=["params.toml"],
         harness="a" * 40,
+        commit="c" * 40,
         seed=1234,
+        image="image augnes-worker:latest",
+        episodes={"cartpole": list(range(1000, 1020)), "pendulum": [7, 9]},
     )
     check("pr_body.md", body)
 

@@ -14,39 +14,11 @@ from pathlib import Path
 import click
 
 from bot.artifacts import write_artifact
+from bot.candidates import candidate_strategy
 from bot.cli import AppContext
-from bot.errors import AugnesError
-from bot.repo import Repo
+from bot.errors import CandidateRefused
 from bot.reproduce import run_suite
 from bot.workspace import Workspace
-
-
-class CandidateRefused(AugnesError):
-    exit_code = 11
-    default_message = "the candidate was refused before evaluation"
-
-
-def candidate_strategy(repo: Repo, *, base: str, commit: str, strategies_dir: str) -> str:
-    """The one strategy folder that `commit` changes since it left `base`; refuses any change
-    elsewhere (workflows, the harness, lineage, benchmarks) or across strategies."""
-    fork = repo.merge_base(base, commit)
-    if fork is None:
-        raise CandidateRefused(f"{commit[:12]} shares no history with {base}")
-    changed = repo.changed_paths(fork, commit)
-    outside = [p for p in changed if not p.startswith(f"{strategies_dir}/")]
-    if outside:
-        shown = ", ".join(outside[:5]) + (
-            f" and {len(outside) - 5} more" if len(outside) > 5 else ""
-        )
-        raise CandidateRefused(
-            f"{commit[:12]} changes files outside {strategies_dir}/: {shown}; a candidate may "
-            "change one strategy only"
-        )
-    folders = sorted({p.split("/")[1] for p in changed if p.count("/") >= 2})
-    if len(folders) != 1:
-        what = ", ".join(folders) if folders else "nothing"
-        raise CandidateRefused(f"{commit[:12]} changes {what}; a candidate changes one strategy")
-    return folders[0]
 
 
 def evaluate_candidate_command(

@@ -11,6 +11,22 @@ from bot.errors import ForgeError
 
 PullState = Literal["open", "merged", "closed"]
 
+# labels people put on the bot's pull requests
+STOP = "augnes:stop"  # leave this pull request alone: no report, no merge, no close
+PIN = "augnes:pin"  # keep it open even when it is not selected
+RERUN = "augnes:rerun"  # benchmark it again and decide anew (the label is then taken off)
+CONTROLS = (STOP, PIN, RERUN)
+# the one state label a bot pull request carries beside `augnes`
+STATES = ("augnes:benchmarking", "augnes:benchmarked", "augnes:selected", "augnes:rejected")
+
+
+def relabelled(current: Sequence[str], ours: Sequence[str], drop: Sequence[str] = ()) -> list[str]:
+    """The labels after the bot sets its own (`augnes` and a state) to `ours`: every label
+    a person put there stays (controls, their own), except those in `drop` (a rerun request
+    once answered)."""
+    owned = {"augnes", *STATES, *drop}
+    return list(dict.fromkeys([*ours, *(x for x in current if x not in owned)]))
+
 
 class HeadMoved(ForgeError):
     """A pull request's branch moved after it was benchmarked: it is not merged."""
@@ -60,9 +76,18 @@ class Forge(Protocol):
 
     def list_pulls(self, *, state: PullState | None = None) -> list[PullRequest]: ...
 
-    def set_labels(self, number: int, labels: Sequence[str], *, transient: bool = False) -> None:
-        """Replace the labels. A `transient` state (benchmarked, awaiting selection) may be
-        held back until `flush`, and dropped if a later state replaces it first."""
+    def set_labels(
+        self,
+        number: int,
+        labels: Sequence[str],
+        *,
+        transient: bool = False,
+        drop: Sequence[str] = (),
+    ) -> None:
+        """Set the bot's own labels (`augnes`, the state) to `labels`, keeping the ones people
+        set except `drop` (see `relabelled`). A `transient` state (benchmarked, awaiting
+        selection) may be held back until `flush`, and dropped if a later state replaces it
+        first."""
         ...
 
     def flush(self) -> None:
@@ -89,8 +114,9 @@ class Forge(Protocol):
         labels: Sequence[str] | None = None,
         comment: bool = True,
     ) -> None:
-        """Close, setting `labels` in the same step; `comment` posts the reason (skip it
-        when a report that states the reason was just posted)."""
+        """Close, setting the bot's labels to `labels` (people's stay, as in `set_labels`)
+        in the same step; `comment` posts the reason (skip it when a report that states the
+        reason was just posted)."""
         ...
 
     def publish(self, root: Path, refs: Sequence[str]) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
 from bot.errors import ForgeError
-from bot.forge import Comment, HeadMoved, PullRequest, PullState, Status
+from bot.forge import Comment, HeadMoved, PullRequest, PullState, Status, relabelled
 
 T = TypeVar("T")
 StatusState = Literal["pending", "success", "failure", "error"]
@@ -94,7 +94,10 @@ class GitHubForge:
         self.remote = remote or _git_remote(base_url, repository)
         self._login = bot_login
         self._labels: set[str] = set()
-        self._held: dict[int, list[str]] = {}
+        self._held: dict[int, tuple[list[str], tuple[str, ...]]] = {}
+        # each pull request's labels as last read or written: the bot replaces only its own,
+        # and GitHub's PUT takes the whole list
+        self._seen: dict[int, list[str]] = {}
         self.attempts = attempts
         self.backoff = backoff
         self.sleep = sleep
@@ -168,6 +171,7 @@ class GitHubForge:
         """Attributes, not raw_data: reading raw_data of a listed object fetches it again."""
         merged = pr.merged_at is not None
         state: PullState = "merged" if merged else ("open" if pr.state == "open" else "closed")
+        self._seen[pr.number] = [label.name for label in pr.labels]
         return PullRequest(
             number=pr.number,
             branch=pr.head.ref,
@@ -278,21 +282,35 @@ class GitHubForge:
             if not (exc.status == 422 and "already_exists" in str(exc.data)):
                 raise
 
-    def set_labels(self, number: int, labels: Sequence[str], *, transient: bool = False) -> None:
-        """One write; a transient state waits for `flush` and is dropped if the decision
-        (merge, close, final labels) comes first — it would be overwritten within seconds."""
-        names = list(dict.fromkeys(labels))
+    def set_labels(
+        self,
+        number: int,
+        labels: Sequence[str],
+        *,
+        transient: bool = False,
+        drop: Sequence[str] = (),
+    ) -> None:
+        """One write (and a read when the labels were not seen yet); a transient state waits
+        for `flush` and is dropped if the decision (merge, close, final labels) comes first —
+        it would be overwritten within seconds."""
+        ours = list(dict.fromkeys(labels))
         if transient:
-            self._held[number] = names
+            self._held[number] = (ours, tuple(drop))
             return
         self._held.pop(number, None)
-        self.ensure_labels(names)
+        names = relabelled(self._current(number), ours, drop)
+        self.ensure_labels(ours)
         # the documented body is {"labels": [...]}; PyGithub's set_labels sends a bare list
         self._write(
             lambda: self.gh.requester.requestJsonAndCheck(
                 "PUT", f"{self.repo_url}/issues/{number}/labels", input={"labels": names}
             )
         )
+        self._seen[number] = names
+
+    def _current(self, number: int) -> list[str]:
+        seen = self._seen.get(number)
+        return list(seen) if seen is not None else self.labels(number)
 
     def labels(self, number: int) -> list[str]:
         """One read: the issue's labels endpoint."""
@@ -301,11 +319,12 @@ class GitHubForge:
                 "GET", f"{self.repo_url}/issues/{number}/labels"
             )[1]
         )
-        return [str(label["name"]) for label in found]
+        self._seen[number] = names = [str(label["name"]) for label in found]
+        return list(names)
 
     def flush(self) -> None:
-        for number, names in list(self._held.items()):
-            self.set_labels(number, names)
+        for number, (names, drop) in list(self._held.items()):
+            self.set_labels(number, names, drop=drop)
 
     def sticky_comment(self, number: int, *, marker: str, body: str) -> None:
         """One comment per marker by the bot, found by its login and the marker, edited in
@@ -494,15 +513,17 @@ class GitHubForge:
         issue that every pull request is; then say why, once, unless a report did."""
         self._held.pop(number, None)
         body: dict[str, Any] = {"state": "closed"}
+        names = None
         if labels is not None:
-            names = list(dict.fromkeys(labels))
-            self.ensure_labels(names)
-            body["labels"] = names
+            self.ensure_labels(labels)
+            names = body["labels"] = relabelled(self._current(number), labels)
         self._write(
             lambda: self.gh.requester.requestJsonAndCheck(
                 "PATCH", f"{self.repo_url}/issues/{number}", input=body
             )
         )
+        if names is not None:
+            self._seen[number] = names
         if comment:
             self.sticky_comment(
                 number,

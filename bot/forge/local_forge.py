@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import ForgeError
-from bot.forge import Comment, HeadMoved, PullRequest, PullState, Status
+from bot.forge import Comment, HeadMoved, PullRequest, PullState, Status, relabelled
 from bot.lineage_files import atomic_write, locked
 from bot.repo import Repo
 
@@ -60,11 +60,14 @@ class LocalForge:
         if not path.exists():
             raise ForgeError(f"local forge: pull request #{number} does not exist ({path})")
         try:
-            return _from_json(json.loads(path.read_text(encoding="utf-8")))
+            pull = _from_json(json.loads(path.read_text(encoding="utf-8")))
         except (json.JSONDecodeError, TypeError) as exc:
             raise ForgeError(
                 f"{path}: unreadable pull request record ({exc}); restore or delete it"
             ) from None
+        if pull.state == "open":  # as on GitHub: an open pull request follows its branch
+            pull.head_sha = self.repo.resolve(f"refs/heads/{pull.branch}") or pull.head_sha
+        return pull
 
     def list_pulls(self, *, state: PullState | None = None) -> list[PullRequest]:
         pulls = [self.get_pull(int(p.stem)) for p in sorted(self.folder.glob("*.json"))]
@@ -120,10 +123,17 @@ class LocalForge:
             self._save(pull)
             return pull
 
-    def set_labels(self, number: int, labels: Sequence[str], *, transient: bool = False) -> None:
+    def set_labels(
+        self,
+        number: int,
+        labels: Sequence[str],
+        *,
+        transient: bool = False,
+        drop: Sequence[str] = (),
+    ) -> None:
         with locked(self._lock):
             pull = self.get_pull(number)
-            pull.labels = list(dict.fromkeys(labels))
+            pull.labels = relabelled(pull.labels, labels, drop)
             self._save(pull)
 
     def labels(self, number: int) -> list[str]:
@@ -196,7 +206,7 @@ class LocalForge:
         with locked(self._lock):
             pull = self.get_pull(number)
             if labels is not None:
-                pull.labels = list(dict.fromkeys(labels))
+                pull.labels = relabelled(pull.labels, labels)
             if pull.state != "open":
                 self._save(pull)
                 return

@@ -50,7 +50,8 @@ def test_a_candidate_touching_the_harness_is_refused(seeded_repo: Path, tmp_path
 
 
 def test_a_candidate_changing_two_strategies_is_refused(seeded_repo: Path) -> None:
-    from bot.commands.evaluate_candidate import CandidateRefused, candidate_strategy
+    from bot.candidates import candidate_strategy
+    from bot.errors import CandidateRefused
     from bot.repo import Repo
 
     git(seeded_repo, "checkout", "-q", "-b", "augnes/g001/c-abcdef0")

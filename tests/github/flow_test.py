@@ -104,6 +104,72 @@ def test_people_stop_and_pin_pull_requests(
         assert any("left open (augnes:pin)" in b for b in bodies)
 
 
+def evaluate_all(repo: Path, proposed: dict, folder: Path) -> None:  # type: ignore[type-arg]
+    for c in proposed["candidates"]:
+        out = folder / f"evaluation-{c['id']}" / "evaluation.json"
+        out.parent.mkdir(parents=True)
+        augnes(repo, "evaluate-candidate", c["id"], "--commit", c["sha"], "--out", str(out))
+
+
+def test_a_persons_push_and_a_rerun_label_on_github(
+    on_github: tuple[Emulator, Path], tmp_path: Path
+) -> None:
+    """Both pull requests stay open after generation 1 (augnes:stop). A person then pushes
+    a commit to one and asks for a rerun of the other: generation 2 benchmarks the pushed
+    commit as operator human and the other again, and decides both."""
+    emulator, repo = on_github
+    half_generation(repo, tmp_path)  # the seeds
+    proposed = json.loads(augnes(repo, "propose", "-m", "2"))
+    first, second = sorted(emulator.pulls)
+    for number in (first, second):
+        emulator._ensure_label("augnes:stop")
+        emulator.pulls[number].labels.append("augnes:stop")
+    evaluate_all(repo, proposed, tmp_path / "artifacts-g1")
+    augnes(repo, "select", "--artifacts", str(tmp_path / "artifacts-g1"))
+    assert [emulator.pulls[n].state for n in (first, second)] == ["open", "open"]
+
+    person = tmp_path / "person"
+    branch = emulator.pulls[first].branch
+    git(tmp_path, "clone", "-q", "-b", branch, str(emulator.bare), str(person))
+    cid = branch.rsplit("/", 1)[1]
+    strategy = next(c["strategy"] for c in proposed["candidates"] if c["id"] == cid)
+    params = person / "strategies" / strategy / "params.json"
+    values = json.loads(params.read_text())
+    key = next(k for k, v in sorted(values.items()) if isinstance(v, float))
+    values[key] = round(values[key] + 0.125, 6)
+    params.write_text(json.dumps(values, indent=2) + "\n")
+    git(person, "commit", "-qam", "by hand", "--author=Ada Person <ada@example.com>")
+    git(person, "push", "-q", "origin", branch)
+    pushed = git(person, "rev-parse", "HEAD")
+    for number, label in ((first, None), (second, "augnes:rerun")):
+        emulator.pulls[number].labels.remove("augnes:stop")
+        if label:
+            emulator._ensure_label(label)
+            emulator.pulls[number].labels.append(label)
+
+    g2 = json.loads(augnes(repo, "propose", "-m", "1"))
+    by_sha = {c["sha"]: c for c in g2["candidates"]}
+    assert pushed in by_sha  # the person's commit is a candidate, evaluated like any other
+    rerun_id = emulator.pulls[second].branch.rsplit("/", 1)[1]
+    assert rerun_id in {c["id"] for c in g2["candidates"]}
+    assert "augnes:rerun" not in emulator.pulls[second].labels
+    assert "augnes:benchmarking" in emulator.pulls[first].labels
+    evaluate_all(repo, g2, tmp_path / "artifacts-g2")
+    augnes(repo, "select", "--artifacts", str(tmp_path / "artifacts-g2"))
+    for number in (first, second):
+        pull = emulator.pulls[number]
+        assert pull.merged or pull.state == "closed"
+    human = by_sha[pushed]["id"]
+    stats = json.loads(git(repo, "show", "main:lineage/strategy_stats.json"))
+    assert stats["variants"][human]["operator"] == "human"
+    assert stats["variants"][human]["pr"] == first
+    assert emulator.git("rev-parse", f"refs/augnes/archive/{human}") == pushed
+    reports = [c["body"] for c in emulator.comments.values() if c["issue"] == first]
+    assert any(f"A person's commit {pushed}" in b for b in reports)
+    if emulator.pulls[first].merged:  # what merged is the person's commit
+        assert emulator.pulls[first].head_sha == pushed
+
+
 def test_two_select_jobs_at_once_merge_once(
     on_github: tuple[Emulator, Path], tmp_path: Path
 ) -> None:
