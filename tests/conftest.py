@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +89,12 @@ def shrink_goals(benchmarks: Path, *, episodes: int, max_steps: int) -> None:
         goal.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+# the strategies this repository ships, which every seeded test repository starts with
+SEED_STRATEGIES = sorted(
+    p.name for p in (ROOT / "strategies").iterdir() if (p / "strategy.toml").is_file()
+)
+
+
 def make_seeded_repo(repo: Path, *, episodes: int = 3, max_steps: int = 150) -> Path:
     """A repository shaped like a user's: the shipped strategies and suite, small budgets."""
     repo.mkdir(parents=True)
@@ -142,7 +150,20 @@ def podman_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 
     client = docker.DockerClient(base_url=url, timeout=120)
     image = build_worker_image(client, ROOT / "benchmarks" / "sandbox", tag="augnes-worker:test")
-    client.close()
+    # the tests that use the engine need not be next to each other: keep it from idling
+    # out while this session lives (a killed session stops pinging, and it stops)
+    done = threading.Event()
+
+    def keep_alive() -> None:
+        while not done.wait(30):
+            with contextlib.suppress(Exception):
+                client.ping()
+
+    pinger = threading.Thread(target=keep_alive, name="podman-keepalive", daemon=True)
+    pinger.start()
     yield Engine(url, image)
+    done.set()
+    pinger.join(timeout=5)
+    client.close()
     service.terminate()
     service.wait(timeout=30)

@@ -1,0 +1,114 @@
+"""Collect transitions by rolling out chosen variants in the sandbox. The rows come from the
+trusted evaluator's own stepping of the environments (`Session(transitions=...)`)."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.candidates import archive_ref
+from bot.errors import RepoError
+from bot.evaluator import EnvPool, Session, Transitions
+from bot.sandbox import Sandbox
+from bot.workspace import Workspace
+from bot.world_model.buffer import load_buffer, save_buffer
+
+SAMPLE_SEED = 50_000_000  # far from every suite's evaluation seeds
+MAX_BATCH = 16
+
+
+@dataclass(frozen=True)
+class Sampled:
+    goal_id: str
+    added: int
+    size: int
+    episodes: int
+    variants: tuple[str, ...]
+
+
+def transitions_dir(ws: Workspace) -> Path:
+    return ws.repo.state_dir / "world_model" / "transitions"
+
+
+def default_variants(ws: Workspace) -> list[str]:
+    """Every strategy's elite on the base branch."""
+    stats = ws.committed_stats(ws.main_sha())
+    if stats is None or not stats.elites:
+        raise RepoError(
+            "no elites on the base branch yet: run a generation first (`augnes run`), or name "
+            "variants with --variant"
+        )
+    return sorted(stats.elites.values())
+
+
+def sample(
+    ws: Workspace,
+    sandbox: Sandbox,
+    *,
+    per_goal: int,
+    capacity: int,
+    variants: Sequence[str] | None = None,
+    goals: Sequence[str] | None = None,
+    fresh: bool = False,
+    progress: Callable[[str], None] = lambda line: None,
+) -> list[Sampled]:
+    """Add about `per_goal` new transitions to each goal's buffer (the newest `capacity`
+    are kept), spread over `variants` (default: the elites)."""
+    chosen = list(variants or default_variants(ws))
+    stats = ws.committed_stats(ws.main_sha())
+    folder = transitions_dir(ws)
+    wanted = [g for g in ws.suite.goals if not goals or g.goal_id in goals]
+    if goals and len(wanted) != len(set(goals)):
+        unknown = sorted(set(goals) - {g.goal_id for g in ws.suite.goals})
+        raise RepoError(f"unknown goal(s) {', '.join(unknown)} in suite {ws.suite.name}")
+    rows = {g.goal_id: Transitions() for g in wanted}
+    episodes = dict.fromkeys(rows, 0)
+    pool = EnvPool()
+    try:
+        with tempfile.TemporaryDirectory(prefix="augnes-sample-") as tmp:
+            for n, cid in enumerate(chosen):
+                commit = ws.repo.resolve(archive_ref(cid))
+                if commit is None or stats is None or cid not in stats.variants:
+                    raise RepoError(f"no archived variant `{cid}`; `augnes stats --all` lists them")
+                strategy = stats.variants[cid].strategy
+                where = Path(tmp) / cid / strategy
+                ws.repo.export_dir(commit, ws.strategy_dir(strategy), where)
+                share = math.ceil(per_goal / len(chosen))
+                ev = ws.config.evaluation
+                with Session(
+                    sandbox,
+                    where,
+                    pool,
+                    reply_timeout=ev.reply_timeout_s,
+                    start_timeout=ev.start_timeout_s,
+                    transitions=rows,
+                ) as session:
+                    target = {g.goal_id: len(rows[g.goal_id].obs) + share for g in wanted}
+                    for _ in range(100):  # rounds; an episode gives at least one row
+                        plan = []
+                        for g in wanted:
+                            missing = target[g.goal_id] - len(rows[g.goal_id].obs)
+                            if missing <= 0:
+                                continue
+                            count = min(MAX_BATCH, max(1, math.ceil(missing / g.max_steps)))
+                            first = SAMPLE_SEED + 1000 * n + episodes[g.goal_id]
+                            plan.append((g, list(range(first, first + count)), 0))
+                            episodes[g.goal_id] += count
+                        if not plan:
+                            break
+                        session.run(plan)
+                progress(f"sampled {cid} ({strategy})")
+    finally:
+        pool.close()
+    out = []
+    for g in wanted:
+        buffer = load_buffer(folder, g.goal_id)
+        if fresh:
+            buffer = type(buffer).empty(g.goal_id)
+        added = buffer.add(rows[g.goal_id], capacity=capacity)
+        save_buffer(folder, buffer)
+        out.append(Sampled(g.goal_id, added, len(buffer), episodes[g.goal_id], tuple(chosen)))
+    return out
