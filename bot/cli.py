@@ -366,5 +366,145 @@ def doctor(
     doctor_command(obj, install_names=install_names, image=image, hostile=hostile, as_json=as_json)
 
 
+@cli.group("world-model")
+def world_model() -> None:
+    """The explicit world model: per goal, a small MLP that predicts the change of state
+    from (state, action), trained on transitions the trusted evaluator observed.
+
+    \b
+    augnes world-model sample       roll out variants, add transitions to the buffers
+    augnes world-model train        train the models, commit them to lineage/
+    augnes world-model show         the models' error against the two baselines
+    """
+
+
+@world_model.command("sample")
+@click.option(
+    "--transitions",
+    type=click.IntRange(100, 1_000_000),
+    help="New transitions per goal (default: [tool.augnes.world_model] transitions, 10000).",
+)
+@click.option(
+    "--variant",
+    "variants",
+    multiple=True,
+    help="A variant to roll out (repeatable; default: every strategy's elite).",
+)
+@click.option("--goal", "goals", multiple=True, help="Only this goal (repeatable).")
+@click.option("--fresh", is_flag=True, help="Empty the buffers first.")
+@sandbox_option
+@click.pass_obj
+def world_model_sample(
+    obj: AppContext,
+    transitions: int | None,
+    variants: tuple[str, ...],
+    goals: tuple[str, ...],
+    fresh: bool,
+) -> None:
+    """Roll out variants in the sandbox and keep the (s, a, s') rows the trusted evaluator
+    saw, in .git/augnes/world_model/transitions/ (the newest buffer_size per goal)."""
+    from bot.commands.world_model import sample_command
+
+    sample_command(obj, transitions=transitions, variants=variants, goals=goals, fresh=fresh)
+
+
+@world_model.command("train")
+@click.option(
+    "--hidden-dim",
+    "hidden_dims",
+    help="Comma-separated hidden units to train (default: [tool.augnes.world_model] "
+    "hidden_dim, 32).",
+)
+@click.option("--goal", "goals", multiple=True, help="Only this goal (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def world_model_train(
+    obj: AppContext, hidden_dims: str | None, goals: tuple[str, ...], as_json: bool
+) -> None:
+    """Train each goal's model (validation split, early stopping), compare it with the
+    Δs = 0 and linear least-squares baselines, and commit lineage/world_model_stats.json
+    and the weights (lineage/world_models/) to the base branch."""
+    from bot.commands.world_model import train_command
+
+    train_command(obj, hidden_dims=hidden_dims, goals=goals, as_json=as_json)
+
+
+@world_model.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def world_model_show(obj: AppContext, as_json: bool) -> None:
+    """The committed models: error (MSE, normalised) next to both baselines, and cost."""
+    from bot.commands.world_model import show_command
+
+    show_command(obj, as_json=as_json)
+
+
+@cli.group()
+def capacity() -> None:
+    """Capacity experiments for model-based strategies: how much does a larger world
+    model (more hidden units, more transitions) lower regret? The decision (hold, or
+    increase capacity) sets the capacity of new model-based children."""
+
+
+@capacity.command("sweep")
+@click.option(
+    "--hidden-dim",
+    "hidden_dims",
+    default="8,16,32,64,128",
+    show_default=True,
+    help="Comma-separated hidden units.",
+)
+@click.option(
+    "--buffer-size",
+    "buffer_sizes",
+    default="1000,2000,5000,10000",
+    show_default=True,
+    help="Comma-separated transitions per goal to train on (the newest of the buffer).",
+)
+@click.option("--variant", help="The model-based variant to evaluate (default: its elite).")
+@click.option(
+    "--episodes",
+    type=click.IntRange(1, 10_000),
+    default=10,
+    show_default=True,
+    help="Episodes per goal and experiment (the suite's first seeds).",
+)
+@click.option(
+    "--parallel",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Models trained, and experiments evaluated, at once.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@sandbox_option
+@click.pass_obj
+def capacity_sweep(
+    obj: AppContext,
+    hidden_dims: str,
+    buffer_sizes: str,
+    variant: str | None,
+    episodes: int,
+    parallel: int,
+    as_json: bool,
+) -> None:
+    """Train and evaluate every (hidden_dim, buffer_size) pair; record each experiment's
+    avg_regret, avg_advantage, model error and cost in lineage/capacity.json and
+    strategy_stats.json, plot them (lineage/plots/capacity.svg), and decide: when the gain
+    per doubling of capacity is below [tool.augnes.world_model] epsilon, hold (with an
+    alert); otherwise increase capacity. Needs transitions (`augnes world-model sample`)."""
+    from bot.commands.capacity import sweep_command
+
+    sweep_command(
+        obj,
+        hidden_dims=hidden_dims,
+        buffer_sizes=buffer_sizes,
+        variant=variant,
+        episodes=episodes,
+        parallel=parallel,
+        as_json=as_json,
+    )
+
+
 def main() -> None:
     cli(prog_name="augnes")

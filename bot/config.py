@@ -98,6 +98,23 @@ class ReflectionConfig(_Section):
     cooldown_generations: int = Field(3, ge=0, le=1000)
 
 
+class WorldModelConfig(_Section):
+    """The explicit world model (`augnes world-model`, `augnes capacity`). With `enabled`,
+    the loop samples transitions and retrains the models after each generation in the
+    background, and the next generation's lineage commit carries them."""
+
+    enabled: bool = False
+    hidden_dim: int = Field(32, ge=2, le=1024)  # the capacity new model-based children start at
+    layers: int = Field(2, ge=1, le=2)
+    buffer_size: int = Field(10_000, ge=100, le=1_000_000)
+    transitions: int = Field(10_000, ge=100, le=1_000_000)  # collected per goal per epoch
+    val_fraction: float = Field(0.2, gt=0, lt=0.9)
+    max_epochs: int = Field(300, ge=1, le=100_000)
+    patience: int = Field(12, ge=1, le=10_000)
+    # capacity experiments: below this gain in normalised regret per doubling, hold
+    epsilon: float = Field(0.01, ge=0, le=1)
+
+
 class Config(_Section):
     base_branch: str = "main"
     suite: str = "control"
@@ -111,6 +128,7 @@ class Config(_Section):
     evaluation: EvaluationConfig = EvaluationConfig()
     reflection: ReflectionConfig = ReflectionConfig()
     forge: ForgeConfig = ForgeConfig()
+    world_model: WorldModelConfig = WorldModelConfig()
 
 
 def _describe(error: dict[str, Any]) -> str:

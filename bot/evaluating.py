@@ -10,12 +10,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from bot.archive import Archive
 from bot.evaluator import Episode, Session
 from bot.journal import Entry, Journal
+from bot.learning import Learning
 from bot.lineage_files import append_jsonl
-from bot.loop_state import Event, LoopState, _now
+from bot.loop_state import Event, _now
 from bot.records import Judgment
 from bot.sandbox import Worker, WorkerFailure
 from bot.scoring import SUCCESS_NORM, benchmark_score, regret, reward_norm
@@ -23,13 +25,14 @@ from bot.scoring import SUCCESS_NORM, benchmark_score, regret, reward_norm
 log = logging.getLogger(__name__)
 
 
-class Evaluating(LoopState):
+class Evaluating(Learning):
     # ---- evaluate --------------------------------------------------------------------------
     def _evaluate(self, journal: Journal) -> None:
         todo = [e for e in journal.entries if not e.evaluated]
         if not todo:
             return
         archive = self._archive(journal)
+        self.models = self._model_store(journal)
         done = len(journal.entries) - len(todo)
         with (
             ExitStack() as stack,
@@ -135,6 +138,8 @@ class Evaluating(LoopState):
             reply_timeout=ev.reply_timeout_s,
             start_timeout=ev.start_timeout_s,
             prestarted=started,
+            models=self._feed(e),
+            transitions=self._observing(),
         ) as session:
             if e.rerun:  # no early stop, and only the episodes it has not faced yet
                 done = {(j.goal_id, j.seed) for j in archive.by_variant().get(e.candidate_id, [])}
@@ -151,6 +156,13 @@ class Evaluating(LoopState):
                 return episodes, True, session.episode_seconds
             episodes += session.run([(g, suite.seeds(g)[split:], split) for g in suite.goals])
             return episodes, False, session.episode_seconds
+
+    def _feed(self, e: Entry) -> Callable[[str], Any] | None:
+        """The world models a model-based strategy is handed (None for the others)."""
+        if self.models is None:
+            return None
+        src = self.ws.read_strategy(e.commit or "", e.strategy)
+        return self.models.feed(src.manifest.capacity(src.params))
 
     def _stop_early(self, episodes: Sequence[Episode], elite: Sequence[Judgment]) -> bool:
         """Stage one: stop a child whose paired reward_norm trails the elite's by the margin."""

@@ -45,6 +45,11 @@ class Transitions:
     obs: list[np.ndarray] = field(default_factory=list)
     actions: list[np.ndarray] = field(default_factory=list)
     next_obs: list[np.ndarray] = field(default_factory=list)
+    limit: int | None = None  # stop recording after this many rows
+
+    @property
+    def full(self) -> bool:
+        return self.limit is not None and len(self.obs) >= self.limit
 
 
 def action_spec(space: Any) -> dict[str, Any]:
@@ -151,6 +156,7 @@ class Session:
         start_timeout: float,
         transitions: dict[str, Transitions] | None = None,
         prestarted: Callable[[], Worker] | None = None,
+        models: Callable[[str], Any] | None = None,
     ) -> None:
         self.sandbox = sandbox
         self.strategy_dir = strategy_dir
@@ -159,6 +165,8 @@ class Session:
         self.start_timeout = start_timeout
         self.transitions = transitions
         self._prestarted = prestarted
+        # goal id -> the world model (a `Fitted`) a model-based strategy is handed, or None
+        self.models = models
         self.worker: Worker | None = None
         self._unloadable: WorkerFailure | None = None
         self._ready: set[str] = set()
@@ -246,7 +254,8 @@ class Session:
         if goal_id in self._ready:
             return
         try:
-            self._worker().call({"op": "init", "spec": batch.spec}, timeout=self.reply_timeout)
+            header, payload = self._init_frame(batch)
+            self._worker().call(header, payload, timeout=self.reply_timeout)
         except WorkerFailure as failure:
             self.last_failure = (failure.kind, failure.message)
             log.info(
@@ -257,6 +266,27 @@ class Session:
                 self._drop()
             return
         self._ready.add(goal_id)
+
+    def _init_frame(self, batch: _Batch) -> tuple[dict[str, Any], bytes]:
+        """The goal's description, with its world model's arrays when the strategy uses one."""
+        fitted = self.models(batch.goal.goal_id) if self.models is not None else None
+        if fitted is None:
+            return {"op": "init", "spec": batch.spec}, b""
+        names = sorted(fitted.arrays)
+        arrays = [np.ascontiguousarray(fitted.arrays[n], dtype=np.float32) for n in names]
+        spec = {
+            **batch.spec,
+            "world_model": {
+                "hidden_dim": fitted.hidden_dim,
+                "layers": fitted.layers,
+                "actions": fitted.actions,
+            },
+        }
+        layout = [
+            {"name": n, "dtype": a.dtype.str, "shape": list(a.shape)}
+            for n, a in zip(names, arrays, strict=True)
+        ]
+        return {"op": "init", "spec": spec, "arrays": layout}, b"".join(a.tobytes() for a in arrays)
 
     def _lockstep(self, batches: list[_Batch]) -> None:
         """Step every episode until all have ended, with LANES requests in flight.
@@ -355,6 +385,8 @@ class Session:
         )
         record = self.transitions
         log_to = record.setdefault(b.goal.goal_id, Transitions()) if record is not None else None
+        if log_to is not None and log_to.full:
+            log_to = None
         ended, bad = [], []
         for row, i in enumerate(rows):
             if not valid[row]:

@@ -61,6 +61,7 @@ class Loop(Planning, Proposing, Evaluating, Deciding, Recording):
                         break
                     done.append(self.generation(next_gen, mutations=mutations, journal=journal))
             finally:
+                self._stop_learning()
                 self.pool.close()
                 self.sandbox.close()
                 if synced is not None:
@@ -172,4 +173,5 @@ class Loop(Planning, Proposing, Evaluating, Deciding, Recording):
         summary = self._commit(journal)
         self.ws.forge.flush()
         log.debug("g%03d _commit: %.3fs", g, time.perf_counter() - started)
+        self._learn(journal)
         return summary

@@ -15,6 +15,7 @@ from bot.journal import Entry, Journal
 from bot.sandbox import Sandbox, open_sandbox
 from bot.scoring import VariantScore, Weights
 from bot.workspace import Workspace
+from bot.world_model.store import ModelStore
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class LoopState:
         self.run_id = uuid.uuid4().hex[:12]
         self.pool = EnvPool()
         self._live: tuple[Journal, Archive] | None = None
+        self.models: ModelStore | None = None  # this generation's world models
         self._clock = time.perf_counter()
 
     def _save(self, journal: Journal) -> None:
@@ -88,6 +90,15 @@ class LoopState:
             if e.baseline and e.evaluated:
                 archive.elites[e.strategy] = e.candidate_id
         return archive
+
+    def _model_store(self, journal: Journal) -> ModelStore:
+        """World models from the generation's base commit; a missing one is trained from the
+        local transitions, kept for this generation's lineage commit."""
+        if self.models is None or self.models.generation != journal.generation:
+            self.models = ModelStore(
+                self.ws, journal.base, train_missing=True, generation=journal.generation
+            )
+        return self.models
 
     def _meta(self, e: Entry, generation: int) -> VariantMeta:
         return VariantMeta(

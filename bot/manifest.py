@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -77,6 +79,15 @@ class NicheSpec(BaseModel):
     bins: tuple[float, ...] = (0, 16, 64, 256, 1024)
 
 
+class WorldModelSpec(BaseModel):
+    """A model-based strategy: the harness hands it the goal's learned world model, of the
+    capacity (hidden units) its parameter `capacity` names."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    capacity: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -88,6 +99,48 @@ class Manifest(BaseModel):
     suites: tuple[str, ...] = ("control",)
     params: dict[str, ParamSpec] = {}
     niche: NicheSpec = NicheSpec()
+    world_model: WorldModelSpec | None = None
+
+    @model_validator(mode="after")
+    def _capacity_is_a_parameter(self) -> Manifest:
+        if self.world_model is not None:
+            spec = self.params.get(self.world_model.capacity)
+            if spec is None or spec.type == "float":
+                raise ValueError(
+                    f"world_model.capacity names `{self.world_model.capacity}`, which must be "
+                    "an int or categorical parameter (hidden units) declared under [params]"
+                )
+        return self
+
+    def capped(self, params: Mapping[str, Any], cap: int) -> dict[str, Any]:
+        """`params` with the world-model capacity at most `cap` (the largest allowed value
+        not above it; the smallest allowed when none is)."""
+        out = dict(params)
+        if self.world_model is None:
+            return out
+        name = self.world_model.capacity
+        spec = self.params[name]
+        current = self.capacity(params)
+        if current is None or current <= cap:
+            return out
+        if spec.type == "categorical":
+            numbers = sorted(int(c) for c in spec.choices or () if c.lstrip("-").isdigit())
+            allowed = [n for n in numbers if n <= cap] or numbers[:1]
+            out[name] = str(allowed[-1]) if allowed else params[name]
+        else:
+            assert spec.min is not None
+            out[name] = max(int(spec.min), cap)
+        return out
+
+    def capacity(self, params: Mapping[str, Any]) -> int | None:
+        """The hidden units of the world model this strategy asks for, if it asks."""
+        if self.world_model is None:
+            return None
+        value = params.get(self.world_model.capacity)
+        try:
+            return int(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
 
 
 def _fields(exc: ValidationError) -> str:
@@ -149,6 +202,9 @@ def complexity(manifest: Manifest, values: dict[str, ParamValue]) -> float:
     if manifest.niche.complexity == "n_params":
         return float(sum(spec.size or 1 for spec in manifest.params.values()))
     value = values.get(manifest.niche.complexity)
+    if isinstance(value, str):  # a categorical of numbers, e.g. hidden units "8" … "128"
+        with contextlib.suppress(ValueError):
+            value = float(value)
     if not isinstance(value, (int, float)):
         raise ManifestError(
             f"strategy `{manifest.name}`: niche.complexity names `{manifest.niche.complexity}`, "

@@ -150,6 +150,15 @@ class Planning(LoopState):
             branch=pull.branch,
         )
 
+    def _capacity(self) -> tuple[int, str]:
+        """The largest world model new model-based children may ask for: the latest capacity
+        decision's, else the configured capacity."""
+        stats = self.ws.committed_stats(self.ws.main_sha())
+        if stats is not None and stats.capacity is not None:
+            c = stats.capacity
+            return c.next_capacity, f"capacity decision: {c.decision}"
+        return self.cfg.world_model.hidden_dim, "world_model.hidden_dim"
+
     def _vary(
         self,
         g: int,
@@ -246,6 +255,12 @@ class Planning(LoopState):
         if operator.name not in allowed:  # crossover only, and no mate in this niche
             return None
         child, summary = operator.apply(first.manifest, values, rng=rng)
+        if first.manifest.world_model is not None:  # the capacity decision sets the ceiling
+            cap, why = self._capacity()
+            capped = first.manifest.capped(child, cap)
+            if capped != child:
+                child = capped
+                summary += f"; model capacity capped at {cap} ({why})"
         text = dump_params(child)
         files = dict(first.files)
         files[PARAMS] = text.encode()

@@ -171,9 +171,9 @@ class Panel:
             if len(self.series) > 1 or label:
                 ly = plot_t + 12 + 13 * i
                 out.append(
-                    f'<line x1="{plot_l + plot_w - 92:.1f}" x2="{plot_l + plot_w - 78:.1f}" '
+                    f'<line x1="{plot_l + plot_w - 112:.1f}" x2="{plot_l + plot_w - 98:.1f}" '
                     f'y1="{ly - 4:.1f}" y2="{ly - 4:.1f}" stroke="{colour}" stroke-width="2"/>'
-                    f'<text x="{plot_l + plot_w - 74:.1f}" y="{ly:.1f}" font-size="10">'
+                    f'<text x="{plot_l + plot_w - 94:.1f}" y="{ly:.1f}" font-size="10">'
                     f"{escape(label)}</text>"
                 )
         out.append("</g>")

@@ -8,13 +8,17 @@ from typing import NamedTuple
 from bot.archive import Archive
 from bot.candidates import archive_ref
 from bot.journal import Journal
+from bot.learning import Learning
 from bot.lineage_files import atomic_write, dump_json, jsonl_line
-from bot.loop_state import Event, LoopState, _now
+from bot.loop_state import Event, _now
+from bot.plots import regret_figure
 from bot.records import Deferral, GenerationSummary, StrategyStatsFile
 from bot.reflect import reflect
 from bot.report import DASHBOARD_LABEL, DASHBOARD_TITLE, dashboard
 from bot.scoring import VariantScore
 from bot.stats import build_regret, build_stats
+from bot.world_model.store import committed_stats as committed_world_models
+from bot.world_model.store import lineage_files
 
 
 class Outcome(NamedTuple):
@@ -26,7 +30,7 @@ class Outcome(NamedTuple):
     deferrals: list[Deferral]
 
 
-class Recording(LoopState):
+class Recording(Learning):
     def _commit(self, journal: Journal) -> GenerationSummary:
         """Rebuild the aggregates and commit lineage/ on main, moving main and the archive
         refs together. A generation whose commit is already on main is only finished."""
@@ -58,8 +62,17 @@ class Recording(LoopState):
             mutate_next=outcome.mutate_next,
             generations=[*(prior.generations if prior else []), summary],
             failure_cache=outcome.failure_cache,
+            capacity=prior.capacity if prior else None,  # set by `augnes capacity sweep`
         )
         lineage = self.ws.lineage
+        regret = build_regret(archive.judgments, generation=g)
+        models: dict[str, bytes] = {}
+        # world models trained meanwhile: on demand by evaluations, or in the background
+        trained = [*(self.models.fresh.values() if self.models else ()), *self._learned(wait=False)]
+        if trained:
+            models = lineage_files(
+                self.ws, committed_world_models(self.ws, main), trained, generation=g
+            )
         tree = self.repo.write_files(
             main,
             {
@@ -68,7 +81,9 @@ class Recording(LoopState):
                     deferral_text + "".join(map(jsonl_line, outcome.deferrals))
                 ).encode(),
                 lineage("strategy_stats.json"): dump_json(stats),
-                lineage("regret.json"): dump_json(build_regret(archive.judgments, generation=g)),
+                lineage("regret.json"): dump_json(regret),
+                lineage("plots/regret.svg"): regret_figure(regret).encode(),
+                **models,
             },
         )
         subject, message = _message(journal)

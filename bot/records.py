@@ -119,6 +119,28 @@ class GenerationSummary(_Record):
     episode_s: float
 
 
+class CapacityExperiment(_Record):
+    hidden_dim: int
+    buffer_size: int
+    avg_regret: float
+    avg_advantage: float
+    model_val_nmse: float
+    seconds: float
+
+
+class CapacitySummary(_Record):
+    """The latest capacity decision (lineage/capacity.json has the whole sweep)."""
+
+    generation: int
+    decision: Literal["hold", "increase capacity"]
+    capacity: int
+    next_capacity: int
+    epsilon: float
+    gain_at_capacity: float | None
+    alert: str | None
+    experiments: list[CapacityExperiment]
+
+
 class StrategyStatsFile(_Record):
     schema_version: Literal[1] = 1
     generation: int
@@ -130,6 +152,7 @@ class StrategyStatsFile(_Record):
     strategies: dict[str, StrategySummary]
     generations: list[GenerationSummary]
     failure_cache: list[str] = []
+    capacity: CapacitySummary | None = None
 
 
 class GoalRegret(_Record):

@@ -12,6 +12,7 @@ from bot.evaluator import EnvPool, Episode, Session
 from bot.sandbox import open_sandbox
 from bot.scoring import benchmark_score, reward_norm
 from bot.workspace import Workspace
+from bot.world_model.store import ModelStore
 
 
 @dataclass(frozen=True)
@@ -25,9 +26,14 @@ class Replay:
     recorded: dict[str, float]  # per-goal mean reward_norm in lineage, where known
 
 
-def run_suite(ws: Workspace, commit: str, strategy: str) -> list[Episode]:
+def run_suite(
+    ws: Workspace, commit: str, strategy: str, *, harness: str | None = None
+) -> list[Episode]:
     """Every goal's episodes, on its fixed seeds, for `strategy` as it is at `commit`, in
-    the configured sandbox."""
+    the configured sandbox; a model-based strategy gets the world models recorded at
+    `harness` (default: the base branch)."""
+    src = ws.read_strategy(commit, strategy)
+    store = ModelStore(ws, harness or ws.main_sha(), train_missing=False, generation=-1)
     pool = EnvPool()
     sandbox = open_sandbox(ws.config.evaluation)
     try:
@@ -41,6 +47,7 @@ def run_suite(ws: Workspace, commit: str, strategy: str) -> list[Episode]:
                 pool,
                 reply_timeout=ev.reply_timeout_s,
                 start_timeout=ev.start_timeout_s,
+                models=store.feed(src.manifest.capacity(src.params)),
             ) as s:
                 return s.run([(g, ws.suite.seeds(g), 0) for g in ws.suite.goals])
     finally:

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from bot.archive import Archive, meta_as_record
 from bot.records import (
+    CapacitySummary,
     GenerationSummary,
     GoalRegret,
     GoalStats,
@@ -90,6 +91,7 @@ def build_stats(
     mutate_next: set[str],
     generations: Sequence[GenerationSummary],
     failure_cache: Sequence[str],
+    capacity: CapacitySummary | None = None,
 ) -> StrategyStatsFile:
     variants = variant_stats(archive, scores, penalties=penalties, mutate_next=mutate_next)
     return StrategyStatsFile(
@@ -102,6 +104,7 @@ def build_stats(
         strategies=strategy_summaries(variants, archive.elites),
         generations=list(generations),
         failure_cache=sorted(set(failure_cache)),
+        capacity=capacity,
     )
 
 

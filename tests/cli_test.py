@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from tests.conftest import ROOT, commit_file, git
+from tests.conftest import ROOT, SEED_STRATEGIES, commit_file, git
 
 COMMANDS = [
     "run",
@@ -86,7 +86,7 @@ def test_run_then_read_everything(seeded_repo: Path) -> None:
 
     code, output = invoke(seeded_repo, "status", "--json")
     status = json.loads(output)
-    assert status["generation"] == 1 and set(status["elites"]) == {"heuristic", "linear", "mlp"}
+    assert status["generation"] == 1 and set(status["elites"]) == set(SEED_STRATEGIES)
     assert status["pulls"]["merged"] + status["pulls"]["closed"] == 2
 
     code, output = invoke(seeded_repo, "status")
@@ -94,7 +94,9 @@ def test_run_then_read_everything(seeded_repo: Path) -> None:
 
     code, output = invoke(seeded_repo, "stats", "--json")
     variants = json.loads(output)
-    assert len(variants) == 5 and all("selection_score" in v for v in variants.values())
+    assert len(variants) == len(SEED_STRATEGIES) + 2 and all(
+        "selection_score" in v for v in variants.values()
+    )
     code, output = invoke(seeded_repo, "stats", "--goal", "cartpole")
     assert code == 0 and "cartpole:norm" in output and "acrobot:norm" not in output
     code, output = invoke(seeded_repo, "stats", "--regret")

@@ -37,7 +37,7 @@ def evaluate_candidate_command(
             ws.repo, base=harness, commit=sha, strategies_dir=ws.config.strategies_dir
         )
     started = time.perf_counter()
-    episodes = run_suite(ws, sha, strategy)
+    episodes = run_suite(ws, sha, strategy, harness=harness)
     write_artifact(
         out,
         candidate=candidate,

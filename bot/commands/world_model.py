@@ -22,13 +22,13 @@ from bot.world_model.store import (
 )
 
 
-def parse_dims(text: str, *, option: str) -> list[int]:
+def parse_dims(text: str, *, option: str, low: int = 2, high: int = 4096) -> list[int]:
     try:
         values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise ConfigError(f"{option} {text!r}: give comma-separated whole numbers") from None
-    if not values or any(v < 2 or v > 4096 for v in values):
-        raise ConfigError(f"{option} {text!r}: each value must lie in 2…4096")
+    if not values or any(v < low or v > high for v in values):
+        raise ConfigError(f"{option} {text!r}: each value must lie in {low}…{high}")
     return sorted(set(values))
 
 

@@ -95,6 +95,19 @@ def _act(policies: dict, header: dict, payload: bytes) -> tuple[dict, bytes]:  #
     return {"op": "actions", "parts": parts}, b"".join(chunks)
 
 
+def _arrays(layout: list, payload: bytes) -> dict:  # type: ignore[type-arg]
+    """Named arrays laid end to end in the payload, as the header describes them."""
+    out, offset = {}, 0
+    for item in layout:
+        dtype = np.dtype(item["dtype"])
+        count = int(np.prod(item["shape"])) if item["shape"] else 1
+        out[item["name"]] = np.frombuffer(payload, dtype=dtype, count=count, offset=offset).reshape(
+            item["shape"]
+        )
+        offset += count * dtype.itemsize
+    return out
+
+
 def serve(
     strategy_dir: Path, wire_in: int, wire_out: int, reader: FrameReader | None = None
 ) -> int:
@@ -116,7 +129,10 @@ def serve(
             return 0
         if op == "init":
             try:
-                policies[header["spec"]["goal_id"]] = make_policy(params, header["spec"])
+                spec = header["spec"]
+                if header.get("arrays"):  # e.g. the goal's world model, for model-based play
+                    spec = {**spec, "arrays": _arrays(header["arrays"], payload)}
+                policies[spec["goal_id"]] = make_policy(params, spec)
             except Exception:
                 write_frame(wire_out, _error("crash"))
                 continue

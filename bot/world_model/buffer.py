@@ -53,9 +53,13 @@ class Buffer:
         self.obs, self.act, self.next_obs = obs[-capacity:], act[-capacity:], nxt[-capacity:]
         return len(rows.obs)
 
-    def head(self, size: int) -> Buffer:
-        """The newest `size` rows (a smaller buffer for capacity experiments)."""
-        return Buffer(self.goal_id, self.obs[-size:], self.act[-size:], self.next_obs[-size:])
+    def subset(self, size: int, *, seed: int) -> Buffer:
+        """`size` rows drawn without replacement (seeded): a smaller buffer with the same mix
+        of variants and episodes, for capacity experiments."""
+        if size >= len(self):
+            return self
+        rows = np.sort(np.random.default_rng(seed).choice(len(self), size=size, replace=False))
+        return Buffer(self.goal_id, self.obs[rows], self.act[rows], self.next_obs[rows])
 
 
 def buffer_path(folder: Path, goal_id: str) -> Path:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import gymnasium
@@ -102,7 +104,7 @@ def train_config(ws: Workspace, hidden_dim: int) -> TrainConfig:
 def train_goal(
     ws: Workspace, goal_id: str, hidden_dim: int, *, generation: int, buffer_size: int | None = None
 ) -> tuple[ModelRecord, bytes, Fitted]:
-    """Train one goal's model of `hidden_dim` on the newest `buffer_size` transitions."""
+    """Train one goal's model of `hidden_dim` on its buffer, or on `buffer_size` rows of it."""
     goal = ws.suite.goal(goal_id)
     buffer = load_buffer(transitions_dir(ws), goal_id)
     if buffer_size is not None:
@@ -111,7 +113,7 @@ def train_goal(
                 f"{goal_id}: {len(buffer)} transitions, fewer than the {buffer_size} asked for; "
                 f"`augnes world-model sample --transitions {buffer_size}` collects more"
             )
-        buffer = buffer.head(buffer_size)
+        buffer = buffer.subset(buffer_size, seed=ws.config.seed)
     fitted = train(
         buffer,
         actions=action_count(goal.env_id, goal.env_kwargs),
@@ -170,10 +172,13 @@ def lineage_files(
     return files
 
 
-def commit_lineage(ws: Workspace, files: Mapping[str, bytes], *, subject: str, body: str) -> str:
+def commit_lineage(
+    ws: Workspace, files: Mapping[str, bytes], *, subject: str, body: str, lock: bool = True
+) -> str:
     """Commit `files` on the base branch (the writer lock held, so never beside a running
-    generation), carry a checked-out work tree along and publish the branch."""
-    with locked(ws.repo.state_dir / "writer.lock", wait=False):
+    generation; `lock=False` when the caller holds it), carry a checked-out work tree along
+    and publish the branch."""
+    with locked(ws.repo.state_dir / "writer.lock", wait=False) if lock else nullcontext():
         main = ws.main_sha()
         tree = ws.repo.write_files(main, files)
         sha = ws.repo.commit_tree(tree, parents=[main], message=f"{subject}\n\n{body}\n")
@@ -236,3 +241,21 @@ class ModelStore:
         if hidden_dim is None:
             return None
         return lambda goal_id: self.get(goal_id, hidden_dim)
+
+
+def train_many(
+    root: str, jobs: list[tuple[str, int]], generation: int
+) -> list[tuple[dict[str, Any], bytes]]:
+    """Train (goal, hidden_dim) models in a process of their own, on one torch thread so the
+    evaluations beside it keep the other core: the loop's background task."""
+    import torch
+
+    from bot.workspace import Workspace as _Workspace
+
+    torch.set_num_threads(1)
+    ws = _Workspace.open(Path(root))
+    out = []
+    for goal, dim in jobs:
+        record, data, _ = train_goal(ws, goal, dim, generation=generation)
+        out.append((record.model_dump(), data))
+    return out

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from bot.cli import cli
 from bot.journal import JOURNAL_REF
-from tests.conftest import git
+from tests.conftest import SEED_STRATEGIES, git
 from tests.github.emulator import Emulator
 
 
@@ -47,9 +47,10 @@ def test_propose_evaluate_select(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(job_summary))
     g0 = half_generation(repo, tmp_path)
     assert g0["summary"]["generation"] == 0 and not emulator.pulls
-    assert len(g0["proposed"]["candidates"]) == 3  # the seeds
+    assert len(g0["proposed"]["candidates"]) == len(SEED_STRATEGIES)
     planned = json.loads(augnes(repo, "propose", "-m", "3", "--dry-run"))
-    assert planned["generation"] == 1 and len(planned["candidates"]) == 3 and not emulator.pulls
+    assert planned["generation"] == 1 and len(planned["candidates"]) == 3
+    assert not emulator.pulls
     g1 = half_generation(
         repo,
         tmp_path,

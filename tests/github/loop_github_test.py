@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.loop import Loop
 from bot.workspace import Workspace
-from tests.conftest import git
+from tests.conftest import SEED_STRATEGIES, git
 from tests.github.emulator import Emulator
 
 READS = {
@@ -42,7 +42,7 @@ def test_a_generation_on_github(on_github: tuple[Emulator, Path]) -> None:
         if not pr.merged:
             assert pr.state == "closed" and "augnes:rejected" in pr.labels
     archived = emulator.git("for-each-ref", "--format=%(refname)", "refs/augnes/archive")
-    assert len(archived.splitlines()) == 3 + 4  # the seeds and the children
+    assert len(archived.splitlines()) == len(SEED_STRATEGIES) + 4  # the seeds, the children
     # the budget: 6 writes for a merged candidate (pull request, labels, status, report,
     # merge, final labels), 5 for a closed one (closing sets its labels); labels are
     # created once per repository
