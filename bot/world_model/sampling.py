@@ -17,7 +17,8 @@ from bot.workspace import Workspace
 from bot.world_model.buffer import load_buffer, save_buffer
 
 SAMPLE_SEED = 50_000_000  # far from every suite's evaluation seeds
-MAX_BATCH = 16
+MAX_BATCH = 64  # episodes of one goal per round
+MAX_ROUNDS = 1000
 
 
 @dataclass(frozen=True)
@@ -86,16 +87,21 @@ def sample(
                     start_timeout=ev.start_timeout_s,
                     transitions=rows,
                 ) as session:
-                    target = {g.goal_id: len(rows[g.goal_id].obs) + share for g in wanted}
-                    for _ in range(100):  # rounds; an episode gives at least one row
+                    start = {g.goal_id: len(rows[g.goal_id].obs) for g in wanted}
+                    played = dict.fromkeys(start, 0)
+                    for _ in range(MAX_ROUNDS):  # an episode gives at least one row
                         plan = []
                         for g in wanted:
-                            missing = target[g.goal_id] - len(rows[g.goal_id].obs)
+                            got = len(rows[g.goal_id].obs) - start[g.goal_id]
+                            missing = share - got
                             if missing <= 0:
                                 continue
-                            count = min(MAX_BATCH, max(1, math.ceil(missing / g.max_steps)))
-                            first = SAMPLE_SEED + 1000 * n + episodes[g.goal_id]
+                            # episodes as long as this variant's so far (the cap at first)
+                            length = got / played[g.goal_id] if played[g.goal_id] else g.max_steps
+                            count = min(MAX_BATCH, max(1, math.ceil(missing / max(1.0, length))))
+                            first = SAMPLE_SEED + 100_000 * n + played[g.goal_id]
                             plan.append((g, list(range(first, first + count)), 0))
+                            played[g.goal_id] += count
                             episodes[g.goal_id] += count
                         if not plan:
                             break
