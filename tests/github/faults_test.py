@@ -78,8 +78,11 @@ def test_a_branch_that_moves_before_its_merge_is_not_merged(
         moved.append(pr.branch)
 
     emulator.faults.append(Fault("pulls/merge", before=a_person_pushes))
-    summaries = run(repo, mutations=4)
-    assert summaries[-1].generation == 1 and moved
+    for _ in range(6):  # until a child wins and its merge is attempted
+        run(repo, mutations=4)
+        if moved:
+            break
+    assert moved
     pr = next(p for p in emulator.pulls.values() if p.branch == moved[0])
     assert pr.state == "open" and not pr.merged  # humans win: left open, not merged
     report = [c["body"] for c in emulator.comments.values() if c["issue"] == pr.number]
