@@ -24,6 +24,7 @@ class VariantMeta:
     content: str
     summary: str = ""
     status: Status = "active"
+    novelty: str = ""
     decision: str = ""
     pr: int | None = None
     early_stopped: bool = False

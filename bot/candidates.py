@@ -30,6 +30,39 @@ def content_hash(files: Mapping[str, bytes]) -> str:
     return digest.hexdigest()
 
 
+def novelty_key(files: Mapping[str, bytes], *, digits: int, params_file: str) -> str:
+    """A hash of the files as a near-duplicate check sees them: Python sources without
+    formatting, comments and docstrings; parameters rounded to `digits` significant digits."""
+    import json
+
+    from bot.operators.code import normalised
+
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        data = files[path]
+        if path.endswith(".py"):
+            data = normalised(data.decode(errors="replace")).encode()
+        elif path == params_file:
+            try:
+                values = json.loads(data)
+            except ValueError:
+                pass
+            else:
+                data = json.dumps(_rounded(values, digits), sort_keys=True).encode()
+        digest.update(path.encode() + b"\0" + hashlib.sha256(data).digest())
+    return digest.hexdigest()
+
+
+def _rounded(value: object, digits: int) -> object:
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, list):
+        return [_rounded(v, digits) for v in value]
+    if isinstance(value, dict):
+        return {k: _rounded(v, digits) for k, v in value.items()}
+    return value
+
+
 def candidate_id(*, parents: Sequence[str], operator: str, content: str) -> str:
     """Short hash of (parent ids, operator, the child's normalised content): a mutation that
     was proposed once gets the same id again, so it is never proposed twice."""

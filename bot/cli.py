@@ -187,14 +187,24 @@ def status(obj: AppContext, as_json: bool) -> None:
 @cli.command()
 @click.option("--goal", help="Only this goal's columns.")
 @click.option("--regret", is_flag=True, help="Regret per goal: sum, average, distribution, trend.")
+@click.option(
+    "--operators",
+    is_flag=True,
+    help="Per variation operator: children made, discarded (invalid, duplicate, cached), "
+    "evaluated, improved on their parent, merged, and its share of the next children.",
+)
 @click.option("--all", "show_all", is_flag=True, help="Every variant, not only the top 20 by S.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
-def stats(obj: AppContext, goal: str | None, regret: bool, show_all: bool, as_json: bool) -> None:
+def stats(
+    obj: AppContext, goal: str | None, regret: bool, operators: bool, show_all: bool, as_json: bool
+) -> None:
     """Per variant and per goal: uses, fails, mean_reward, avg_advantage, S and regret."""
     from bot.commands.stats import stats_command
 
-    stats_command(obj, goal=goal, regret=regret, show_all=show_all, as_json=as_json)
+    stats_command(
+        obj, goal=goal, regret=regret, show_all=show_all, as_json=as_json, operators=operators
+    )
 
 
 @cli.command()

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.errors import ConfigError
+from bot.operators.code import DEFAULT_IMPORTS
 
 
 class _Section(BaseModel):
@@ -41,15 +42,33 @@ class ParentConfig(_Section):
     mutation_boost: float = Field(2.0, ge=1, le=100)
 
 
+OperatorName = Literal[
+    "perturb",
+    "crossover",
+    "code-constant",
+    "code-operator",
+    "code-condition",
+    "code-delete",
+    "code-duplicate",
+    "code-swap",
+]
+OPERATOR_NAMES: tuple[OperatorName, ...] = OperatorName.__args__  # type: ignore[attr-defined]
+
+
 class VariationConfig(_Section):
-    # the operators children may come from (perturb, crossover); evolve.yml's input narrows it
-    operators: tuple[Literal["perturb", "crossover"], ...] = Field(
-        ("perturb", "crossover"), min_length=1
-    )
+    # the operators children may come from (see OPERATOR_NAMES; the code-* ones edit the
+    # strategy's source); a bandit shares the children among them by their record of
+    # improving on the parent. evolve.yml's input narrows the list.
+    operators: tuple[OperatorName, ...] = Field(("perturb", "crossover"), min_length=1)
     sigma: float = Field(0.05, gt=0, le=1)
     rate: float = Field(0.2, gt=0, le=1)
-    crossover_rate: float = Field(0.2, ge=0, le=1)
+    bandit_floor: float = Field(0.05, ge=0, le=1)  # the least share any operator keeps
     max_attempts: int = Field(20, ge=1, le=1000)
+    # code operators: what a changed source may import, and how large it may grow
+    allowed_imports: tuple[str, ...] = DEFAULT_IMPORTS
+    max_source_bytes: int = Field(65_536, ge=256, le=10_000_000)
+    # novelty: parameters compared at this many significant digits (near-equal = equal)
+    novelty_digits: int = Field(3, ge=1, le=17)
 
 
 class LimitsConfig(_Section):

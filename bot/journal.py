@@ -24,6 +24,7 @@ class Entry(BaseModel):
     summary: str
     content: str
     files: dict[str, str]  # the strategy directory's changed files
+    novelty: str = ""  # its content normalised for near-duplicate checks
     hidden_dim: int | None = None
     baseline: bool = False  # a strategy on main evaluated as it is (no branch, no PR)
     commit: str | None = None
@@ -49,6 +50,8 @@ class Journal(BaseModel):
     wall_s: float = 0.0
     entries: list[Entry]
     deferrals: list[str] = []
+    # per operator: attempts, made, invalid, duplicate, cached, planned (this generation)
+    variation: dict[str, dict[str, int]] = {}
     # on CI, where a generation is proposed and selected by separate jobs: how many more
     # generations to chain after this one, and with how many children each
     remaining: int = 0

@@ -111,6 +111,7 @@ class LoopState:
             generation=generation,
             operator=e.operator,
             content=e.content,
+            novelty=e.novelty,
             summary=e.summary,
             status="elite" if e.baseline else "active",
             pr=e.pr,

@@ -3,24 +3,37 @@ from the archive and mutated into children (reflect, choose parents, vary)."""
 
 from __future__ import annotations
 
+import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bot.archive import Archive, VariantMeta
-from bot.candidates import candidate_id, candidate_strategy, content_hash, seed_id
+from bot.candidates import (
+    candidate_id,
+    candidate_strategy,
+    content_hash,
+    novelty_key,
+    seed_id,
+)
 from bot.errors import AugnesError, EvaluationError
 from bot.forge import RERUN, STOP, PullRequest
 from bot.journal import Entry, Journal
 from bot.loop_state import Event, LoopState, _now
 from bot.manifest import PARAMS, dump_params, niche_key
 from bot.operators import operators
+from bot.operators.bandit import Record, choose, shares
+from bot.operators.code import InvalidSource, mutate
 from bot.parents import ArchiveEntry, choose_mate, choose_parents
 from bot.reflect import active_deferrals
-from bot.scoring import median
+from bot.scoring import VariantScore, median
 from bot.workspace import StrategySource
+
+log = logging.getLogger(__name__)
 
 
 class Planning(LoopState):
+    _variation: dict[str, dict[str, int]] = {}
+
     # ---- plan: reflect, choose parents, vary ---------------------------------------------
     def _plan(self, g: int, *, mutations: int) -> Journal:
         main = self.ws.main_sha()
@@ -39,7 +52,14 @@ class Planning(LoopState):
             entries += self._vary(
                 g, archive, sources, mutations, planned={e.content for e in entries}
             )
-        return Journal(run_id=self.run_id, generation=g, base=main, started=_now(), entries=entries)
+        return Journal(
+            run_id=self.run_id,
+            generation=g,
+            base=main,
+            started=_now(),
+            entries=entries,
+            variation=self._variation if g > 0 else {},
+        )
 
     def _baselines(
         self, g: int, archive: Archive, sources: dict[str, StrategySource], main: str
@@ -65,6 +85,7 @@ class Planning(LoopState):
                     seed=0,
                     summary="as committed on " + self.ws.base,
                     content=content,
+                    novelty=self._novelty(src.files),
                     files={},
                     hidden_dim=_hidden_dim(src),
                     baseline=True,
@@ -143,12 +164,16 @@ class Planning(LoopState):
             seed=0,
             summary=f"{self.repo.author(head)}'s commit {head[:10]} on {pull.branch}",
             content=content,
+            novelty=self._novelty(src.files),
             files={},
             hidden_dim=_hidden_dim(src),
             commit=head,
             pr=pull.number,
             branch=pull.branch,
         )
+
+    def _novelty(self, files: Mapping[str, bytes]) -> str:
+        return novelty_key(files, digits=self.cfg.variation.novelty_digits, params_file=PARAMS)
 
     def _capacity(self) -> tuple[int, str]:
         """The largest world model new model-based children may ask for: the latest capacity
@@ -190,25 +215,55 @@ class Planning(LoopState):
             for cid, m in sorted(archive.meta.items())
             if m.status in ("elite", "active") and cid not in deferred and m.strategy in sources
         ]
+        self._variation = {}
         if not pool:
             return []
         pc = self.cfg.parents
         s_mid = median(e.score for e in pool) if pc.s_mid == "median" else float(pc.s_mid)
         rng = random.Random(f"{self.cfg.seed}:{g}:plan")
-        ops = operators(sigma=self.cfg.variation.sigma, rate=self.cfg.variation.rate)
-        known = archive.contents() | failed | planned
+        known = archive.contents() | planned
+        near = {m.novelty for m in archive.meta.values() if m.novelty}
+        records = operator_records(archive, scores)
         entries: list[Entry] = []
         for parent in choose_parents(
             pool, count=mutations, k=pc.k, s_mid=s_mid, boost=pc.mutation_boost, rng=rng
         ):
-            for _ in range(self.cfg.variation.max_attempts):
+            share = shares(
+                self._applicable(archive, parent, pool),
+                records,
+                floor=self.cfg.variation.bandit_floor,
+            )
+            for _ in range(self.cfg.variation.max_attempts if share else 0):
+                op = choose(share, rng)
                 op_seed = rng.randrange(2**31)
-                entry = self._child(archive, parent, pool, ops, op_seed, s_mid)
-                if entry and entry.content not in known and entry.candidate_id not in archive.meta:
-                    known.add(entry.content)
-                    entries.append(entry)
-                    self.emit(Event("planned", g, entry.candidate_id, entry.summary))
-                    break
+                tally = self._variation.setdefault(op, dict.fromkeys(TALLY, 0))
+                tally["attempts"] += 1
+                try:
+                    entry = self._child(archive, parent, pool, op, op_seed, s_mid)
+                except InvalidSource as exc:
+                    tally["made"] += 1
+                    tally["invalid"] += 1
+                    log.debug("%s on %s: discarded (%s)", op, parent.candidate_id, exc)
+                    continue
+                if entry is None:
+                    continue
+                tally["made"] += 1
+                if entry.content in failed:
+                    tally["cached"] += 1
+                    continue
+                if (
+                    entry.content in known
+                    or entry.novelty in near
+                    or entry.candidate_id in archive.meta
+                ):
+                    tally["duplicate"] += 1
+                    continue
+                tally["planned"] += 1
+                known.add(entry.content)
+                near.add(entry.novelty)
+                entries.append(entry)
+                self.emit(Event("planned", g, entry.candidate_id, f"{op}: {entry.summary}"))
+                break
             else:
                 self.emit(
                     Event(
@@ -220,67 +275,116 @@ class Planning(LoopState):
                 )
         return entries
 
+    def _applicable(
+        self, archive: Archive, parent: ArchiveEntry, pool: Sequence[ArchiveEntry]
+    ) -> list[str]:
+        """The enabled operators that can act on this parent."""
+        meta = archive.meta[parent.candidate_id]
+        src = self.ws.read_strategy(meta.commit, meta.strategy)
+        entry_file = src.manifest.entry.split(":")[0]
+        out: list[str] = []
+        for name in self.cfg.variation.operators:
+            if name in ("perturb", "crossover") and not src.manifest.params:
+                continue
+            if name == "crossover" and not any(
+                e.niche == parent.niche and e.candidate_id != parent.candidate_id for e in pool
+            ):
+                continue
+            if name.startswith("code-") and not entry_file.endswith(".py"):
+                continue
+            out.append(name)
+        return out
+
     def _child(
         self,
         archive: Archive,
         parent: ArchiveEntry,
         pool: Sequence[ArchiveEntry],
-        ops: dict,  # type: ignore[type-arg]
+        op: str,
         op_seed: int,
         s_mid: float,
     ) -> Entry | None:
+        """A child of `parent` by operator `op`; None when the operator found nothing to
+        change; InvalidSource when a code edit may not be evaluated."""
         rng = random.Random(op_seed)
+        variation = self.cfg.variation
         meta = archive.meta[parent.candidate_id]
         first = self.ws.read_strategy(meta.commit, meta.strategy)
         parents = [parent.candidate_id]
-        values = [first.params]
-        allowed = self.cfg.variation.operators
-        operator = ops["perturb"]
-        rate = self.cfg.variation.crossover_rate if "perturb" in allowed else 1.0
-        if "crossover" in allowed and rng.random() < rate:
-            same = [e for e in pool if e.niche == parent.niche]
-            mate = choose_mate(
-                parent,
-                same,
-                k=self.cfg.parents.k,
-                s_mid=s_mid,
-                boost=self.cfg.parents.mutation_boost,
-                rng=rng,
-            )
-            if mate is not None:
-                operator = ops["crossover"]
+        changed: dict[str, str] = {}
+        if op in ("perturb", "crossover"):
+            values = [first.params]
+            if op == "crossover":
+                same = [e for e in pool if e.niche == parent.niche]
+                mate = choose_mate(
+                    parent,
+                    same,
+                    k=self.cfg.parents.k,
+                    s_mid=s_mid,
+                    boost=self.cfg.parents.mutation_boost,
+                    rng=rng,
+                )
+                if mate is None:
+                    return None
                 parents.append(mate.candidate_id)
                 other = archive.meta[mate.candidate_id]
                 values.append(self.ws.read_strategy(other.commit, other.strategy).params)
-        if operator.name not in allowed:  # crossover only, and no mate in this niche
-            return None
-        child, summary = operator.apply(first.manifest, values, rng=rng)
-        if first.manifest.world_model is not None:  # the capacity decision sets the ceiling
-            cap, why = self._capacity()
-            capped = first.manifest.capped(child, cap)
-            if capped != child:
-                child = capped
-                summary += f"; model capacity capped at {cap} ({why})"
-        text = dump_params(child)
-        files = dict(first.files)
-        files[PARAMS] = text.encode()
+            ops = operators(sigma=variation.sigma, rate=variation.rate)
+            child, summary = ops[op].apply(first.manifest, values, rng=rng)
+            if first.manifest.world_model is not None:  # the capacity decision sets the ceiling
+                cap, why = self._capacity()
+                capped = first.manifest.capped(child, cap)
+                if capped != child:
+                    child = capped
+                    summary += f"; model capacity capped at {cap} ({why})"
+            changed[PARAMS] = dump_params(child)
+        else:
+            entry_file = first.manifest.entry.split(":")[0]
+            edit = mutate(
+                op,
+                first.files[entry_file].decode(),
+                rng=rng,
+                sigma=variation.sigma,
+                allowed_imports=variation.allowed_imports,
+                max_bytes=variation.max_source_bytes,
+            )
+            if edit is None:
+                return None
+            changed[entry_file], summary = edit.text, f"{entry_file}: {edit.summary}"
+            child = first.params
+        files = {**first.files, **{k: v.encode() for k, v in changed.items()}}
         content = content_hash(files)
-        cid = candidate_id(parents=parents, operator=operator.name, content=content)
         return Entry(
-            candidate_id=cid,
+            candidate_id=candidate_id(parents=parents, operator=op, content=content),
             strategy=meta.strategy,
             family=first.manifest.family,
             niche=niche_key(first.manifest, child),
             parents=parents,
-            operator=operator.name,
+            operator=op,
             seed=op_seed,
             summary=summary,
             content=content,
-            files={PARAMS: text},
-            hidden_dim=int(child["hidden_dim"])
-            if isinstance(child.get("hidden_dim"), int)
-            else None,
+            novelty=self._novelty(files),
+            files=changed,
+            hidden_dim=hidden if isinstance(hidden := child.get("hidden_dim"), int) else None,
         )
+
+
+TALLY = ("attempts", "made", "invalid", "duplicate", "cached", "planned")
+
+
+def operator_records(archive: Archive, scores: Mapping[str, VariantScore]) -> dict[str, Record]:
+    """Per operator: its evaluated children, and those that beat their first parent."""
+    evaluated: dict[str, int] = {}
+    improved: dict[str, int] = {}
+    for cid, m in archive.meta.items():
+        if not m.parents or cid not in scores or not scores[cid].uses:
+            continue
+        evaluated[m.operator] = evaluated.get(m.operator, 0) + 1
+        parent = scores.get(m.parents[0])
+        if parent is not None and scores[cid].benchmark_score > parent.benchmark_score:
+            improved[m.operator] = improved.get(m.operator, 0) + 1
+    return {op: Record(n, improved.get(op, 0)) for op, n in evaluated.items()}
 
 
 def _again(m: VariantMeta, pull: PullRequest) -> Entry:

@@ -11,12 +11,14 @@ from bot.journal import Journal
 from bot.learning import Learning
 from bot.lineage_files import atomic_write, dump_json, jsonl_line
 from bot.loop_state import Event, _now
+from bot.operators.bandit import shares
+from bot.planning import operator_records
 from bot.plots import regret_figure
-from bot.records import Deferral, GenerationSummary, StrategyStatsFile
+from bot.records import Deferral, GenerationSummary, OperatorStats, StrategyStatsFile
 from bot.reflect import reflect
 from bot.report import DASHBOARD_LABEL, DASHBOARD_TITLE, dashboard
 from bot.scoring import VariantScore
-from bot.stats import build_regret, build_stats
+from bot.stats import build_regret, build_stats, operator_stats
 from bot.world_model.store import committed_stats as committed_world_models
 from bot.world_model.store import lineage_files
 
@@ -63,6 +65,7 @@ class Recording(Learning):
             generations=[*(prior.generations if prior else []), summary],
             failure_cache=outcome.failure_cache,
             capacity=prior.capacity if prior else None,  # set by `augnes capacity sweep`
+            operators=self._operator_stats(journal, archive, scores, prior),
         )
         lineage = self.ws.lineage
         regret = build_regret(archive.judgments, generation=g)
@@ -100,6 +103,25 @@ class Recording(Learning):
         self._dashboard(journal, archive, scores, summary)
         self.emit(Event("committed", g, detail=subject))
         return summary
+
+    def _operator_stats(
+        self,
+        journal: Journal,
+        archive: Archive,
+        scores: dict[str, VariantScore],
+        prior: StrategyStatsFile | None,
+    ) -> dict[str, OperatorStats]:
+        records = operator_records(archive, scores)
+        share = shares(
+            list(self.cfg.variation.operators), records, floor=self.cfg.variation.bandit_floor
+        )
+        return operator_stats(
+            prior.operators if prior else {},
+            journal.variation,
+            archive,
+            share,
+            {op: (r.evaluated, r.improved) for op, r in records.items()},
+        )
 
     def _dashboard(
         self,

@@ -72,6 +72,7 @@ class VariantStats(_Record):
     generation: int
     operator: str
     content: str = ""
+    novelty: str = ""  # the content normalised for near-duplicate checks
     summary: str = ""
     early_stopped: bool = False
     status: Status
@@ -141,6 +142,21 @@ class CapacitySummary(_Record):
     experiments: list[CapacityExperiment]
 
 
+class OperatorStats(_Record):
+    """One variation operator's record, over every generation so far."""
+
+    attempts: int = 0  # times the bandit chose it
+    made: int = 0  # a changed child came out
+    invalid: int = 0  # … that failed its guard (parse, imports, size) and was discarded
+    duplicate: int = 0  # … that equalled or nearly equalled a known variant
+    cached: int = 0  # … whose content had failed before (the failure cache)
+    planned: int = 0  # became a candidate
+    evaluated: int = 0
+    improved: int = 0  # evaluated and beat its first parent's benchmark_score
+    merged: int = 0
+    share: float = 0.0  # its share of the next children
+
+
 class StrategyStatsFile(_Record):
     schema_version: Literal[1] = 1
     generation: int
@@ -153,6 +169,7 @@ class StrategyStatsFile(_Record):
     generations: list[GenerationSummary]
     failure_cache: list[str] = []
     capacity: CapacitySummary | None = None
+    operators: dict[str, OperatorStats] = {}
 
 
 class GoalRegret(_Record):

@@ -12,6 +12,7 @@ from bot.records import (
     GoalRegret,
     GoalStats,
     Judgment,
+    OperatorStats,
     RegretFile,
     StrategyStatsFile,
     StrategySummary,
@@ -92,6 +93,7 @@ def build_stats(
     generations: Sequence[GenerationSummary],
     failure_cache: Sequence[str],
     capacity: CapacitySummary | None = None,
+    operators: Mapping[str, OperatorStats] | None = None,
 ) -> StrategyStatsFile:
     variants = variant_stats(archive, scores, penalties=penalties, mutate_next=mutate_next)
     return StrategyStatsFile(
@@ -105,6 +107,7 @@ def build_stats(
         generations=list(generations),
         failure_cache=sorted(set(failure_cache)),
         capacity=capacity,
+        operators=dict(sorted((operators or {}).items())),
     )
 
 
@@ -143,3 +146,39 @@ def build_regret(judgments: Sequence[Judgment], *, generation: int) -> RegretFil
             trend={str(g): round(sum(v) / len(v), 4) for g, v in sorted(by_gen.items())},
         )
     return RegretFile(generation=generation, goals=goals)
+
+
+def operator_stats(
+    prior: Mapping[str, OperatorStats],
+    tallies: Mapping[str, Mapping[str, int]],
+    archive: Archive,
+    shares: Mapping[str, float],
+    records: Mapping[str, tuple[int, int]],
+) -> dict[str, OperatorStats]:
+    """Every operator's record: the planning tallies summed over generations (`prior` plus
+    this generation's), the evaluated, improved and merged counts from the archive, and its
+    share of the next children. `records` maps an operator to (evaluated, improved)."""
+    merged: dict[str, int] = defaultdict(int)
+    for m in archive.meta.values():
+        if m.decision.startswith("merged"):
+            merged[m.operator] += 1
+    names = set(prior) | set(tallies) | set(shares) | set(records)
+    names -= {"seed", "human"}
+    out = {}
+    for name in sorted(names):
+        before = prior.get(name, OperatorStats())
+        now = tallies.get(name, {})
+        evaluated, improved = records.get(name, (0, 0))
+        out[name] = OperatorStats(
+            attempts=before.attempts + now.get("attempts", 0),
+            made=before.made + now.get("made", 0),
+            invalid=before.invalid + now.get("invalid", 0),
+            duplicate=before.duplicate + now.get("duplicate", 0),
+            cached=before.cached + now.get("cached", 0),
+            planned=before.planned + now.get("planned", 0),
+            evaluated=evaluated,
+            improved=improved,
+            merged=merged.get(name, 0),
+            share=round(shares.get(name, 0.0), 4),
+        )
+    return out

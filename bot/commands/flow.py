@@ -18,6 +18,7 @@ import click
 from bot import journal as journals
 from bot.artifacts import ArtifactError
 from bot.cli import AppContext
+from bot.config import OPERATOR_NAMES
 from bot.errors import ConfigError, ForgeError, RepoError
 from bot.loop import Loop
 from bot.records import GenerationSummary
@@ -43,7 +44,8 @@ def propose_command(
             )
         except ValueError:
             raise ConfigError(
-                f"--operators {operators!r}: choose from perturb, crossover (comma-separated)"
+                f"--operators {operators!r}: choose from {', '.join(OPERATOR_NAMES)} "
+                "(comma-separated)"
             ) from None
         ws.config = ws.config.model_copy(update={"variation": variation})
     loop = Loop(ws, sandbox=NoSandbox())

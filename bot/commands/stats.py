@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import click
 
@@ -10,12 +11,18 @@ from bot.cli import AppContext
 from bot.commands.tables import table
 from bot.errors import LineageFileError
 from bot.lineage_files import load_json
-from bot.records import RegretFile
+from bot.records import OperatorStats, RegretFile
 from bot.workspace import Workspace
 
 
 def stats_command(
-    obj: AppContext, *, goal: str | None, regret: bool, show_all: bool, as_json: bool
+    obj: AppContext,
+    *,
+    goal: str | None,
+    regret: bool,
+    show_all: bool,
+    as_json: bool,
+    operators: bool = False,
 ) -> None:
     ws = Workspace.open(obj.root)
     main = ws.main_sha()
@@ -26,6 +33,9 @@ def stats_command(
         )
     if goal is not None:
         ws.suite.goal(goal)  # a clear error for an unknown goal
+    if operators:
+        _operators(stats.operators, as_json=as_json)
+        return
     if regret:
         data = ws.repo.read_file(main, ws.lineage("regret.json")) or b"{}"
         regrets = load_json(data, RegretFile, source=ws.lineage("regret.json"))
@@ -102,3 +112,49 @@ def stats_command(
     click.echo(table(headers, rows))
     if not show_all and len(stats.variants) > len(variants):
         click.echo(f"({len(stats.variants) - len(variants)} more; --all shows every variant)")
+
+
+def _operators(records: Mapping[str, OperatorStats], *, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({k: v.model_dump() for k, v in records.items()}, indent=2))
+        return
+    if not records:
+        click.echo("no operator has made a child yet")
+        return
+    click.echo(
+        table(
+            [
+                "operator",
+                "attempts",
+                "made",
+                "invalid",
+                "duplicate",
+                "cached",
+                "evaluated",
+                "improved",
+                "merged",
+                "success",
+                "share",
+            ],
+            [
+                [
+                    name,
+                    r.attempts,
+                    r.made,
+                    r.invalid,
+                    r.duplicate,
+                    r.cached,
+                    r.evaluated,
+                    r.improved,
+                    r.merged,
+                    f"{r.improved / r.evaluated:.0%}" if r.evaluated else "–",
+                    f"{r.share:.0%}",
+                ]
+                for name, r in sorted(records.items(), key=lambda kv: -kv[1].share)
+            ],
+        )
+    )
+    click.echo(
+        "success: evaluated children that beat their parent's benchmark_score; share: of the "
+        "next children (a bandit on that record)"
+    )
