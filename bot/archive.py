@@ -25,6 +25,8 @@ class VariantMeta:
     summary: str = ""
     status: Status = "active"
     novelty: str = ""
+    tokens: int = 0
+    cost: float = 0.0
     decision: str = ""
     pr: int | None = None
     early_stopped: bool = False

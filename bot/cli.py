@@ -175,13 +175,19 @@ def demo(obj: AppContext, generations: int, mutations: int, dest: Path | None) -
 
 
 @cli.command()
+@click.option(
+    "--niches",
+    is_flag=True,
+    help="The MAP-Elites grid: per family, each complexity cell's elite and scores, and "
+    "how many cells hold one.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
-def status(obj: AppContext, as_json: bool) -> None:
+def status(obj: AppContext, niches: bool, as_json: bool) -> None:
     """Open candidates, the elite of every niche, and the last generation."""
     from bot.commands.status import status_command
 
-    status_command(obj, as_json=as_json)
+    status_command(obj, as_json=as_json, niches=niches)
 
 
 @cli.command()

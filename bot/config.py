@@ -51,6 +51,7 @@ OperatorName = Literal[
     "code-delete",
     "code-duplicate",
     "code-swap",
+    "llm",
 ]
 OPERATOR_NAMES: tuple[OperatorName, ...] = OperatorName.__args__  # type: ignore[attr-defined]
 
@@ -69,6 +70,30 @@ class VariationConfig(_Section):
     max_source_bytes: int = Field(65_536, ge=256, le=10_000_000)
     # novelty: parameters compared at this many significant digits (near-equal = equal)
     novelty_digits: int = Field(3, ge=1, le=17)
+    # MAP-Elites: a child whose niche differs from its parent's goes to that niche's folder,
+    # or founds a new folder (merged as a new strategy) when the niche has none
+    found_niches: bool = True
+
+
+class LLMConfig(_Section):
+    """The prompt-based operator `llm`: any OpenAI-compatible chat endpoint (a hosted
+    provider, llama.cpp's server, Ollama's /v1). AUGNES_LLM_BASE_URL and AUGNES_LLM_MODEL
+    override the first two; the key comes from the environment variable `api_key_env`."""
+
+    base_url: str = ""  # e.g. https://api.openai.com/v1 or http://127.0.0.1:8080/v1
+    model: str = ""
+    api_key_env: str = Field("AUGNES_LLM_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    templates: tuple[str, ...] = ("performance", "stability", "speed", "memory", "exploration")
+    prompts_dir: str = ".augnes/prompts"  # your own templates: <name>.md
+    temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: int = Field(4096, ge=16, le=1_000_000)
+    timeout_s: float = Field(120.0, gt=0, le=3600)
+    max_retries: int = Field(2, ge=0, le=10)  # new answers asked for after a refused one
+    max_http_retries: int = Field(3, ge=0, le=10)  # after 429, 5xx, timeouts
+    max_wait_s: float = Field(60.0, ge=0, le=3600)  # the longest single backoff
+    budget_tokens: int = Field(200_000, ge=0, le=1_000_000_000)  # per generation
+    price_input_per_mtok: float = Field(0.0, ge=0)  # for the recorded cost
+    price_output_per_mtok: float = Field(0.0, ge=0)
 
 
 class LimitsConfig(_Section):
@@ -148,6 +173,7 @@ class Config(_Section):
     reflection: ReflectionConfig = ReflectionConfig()
     forge: ForgeConfig = ForgeConfig()
     world_model: WorldModelConfig = WorldModelConfig()
+    llm: LLMConfig = LLMConfig()
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -25,6 +25,8 @@ class Entry(BaseModel):
     content: str
     files: dict[str, str]  # the strategy directory's changed files
     novelty: str = ""  # its content normalised for near-duplicate checks
+    tokens: int = 0  # language-model tokens its operator spent on it
+    cost: float = 0.0
     hidden_dim: int | None = None
     baseline: bool = False  # a strategy on main evaluated as it is (no branch, no PR)
     commit: str | None = None
@@ -52,6 +54,8 @@ class Journal(BaseModel):
     deferrals: list[str] = []
     # per operator: attempts, made, invalid, duplicate, cached, planned (this generation)
     variation: dict[str, dict[str, int]] = {}
+    # the language model this generation: calls, tokens, cost (refused answers included)
+    llm_usage: dict[str, float] = {}
     # on CI, where a generation is proposed and selected by separate jobs: how many more
     # generations to chain after this one, and with how many children each
     remaining: int = 0

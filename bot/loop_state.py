@@ -112,6 +112,8 @@ class LoopState:
             operator=e.operator,
             content=e.content,
             novelty=e.novelty,
+            tokens=e.tokens,
+            cost=e.cost,
             summary=e.summary,
             status="elite" if e.baseline else "active",
             pr=e.pr,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -236,3 +237,38 @@ def read_strategy(directory: Path) -> tuple[Manifest, dict[str, ParamValue]]:
     if not (directory / entry_file).is_file():
         raise ManifestError(f"{directory / MANIFEST}: `entry` names {entry_file}, which is missing")
     return manifest, params
+
+
+NAME_LINE = re.compile(r'^name\s*=\s*(["\']).*?\1\s*$', re.MULTILINE)
+
+
+def renamed(manifest_text: str, name: str) -> str:
+    """The manifest with its `name` set to `name` (a strategy copied into a new folder)."""
+    new, count = NAME_LINE.subn(f'name = "{name}"', manifest_text, count=1)
+    if count != 1:
+        raise ManifestError('the manifest has no `name = "…"` line to rename')
+    return new
+
+
+def reachable_cells(manifest: Manifest) -> list[str]:
+    """The complexity cells (`c<i>`) this strategy's parameters can reach: one for a fixed
+    parameter count, the bins its complexity parameter's range or choices fall in."""
+    bins = manifest.niche.bins
+
+    def cell(value: float) -> str:
+        return f"c{sum(1 for edge in bins if value >= edge)}"
+
+    if manifest.niche.complexity == "n_params":
+        return [cell(float(sum(spec.size or 1 for spec in manifest.params.values())))]
+    spec = manifest.params.get(manifest.niche.complexity)
+    if spec is None:
+        return []
+    if spec.type == "categorical":
+        values = []
+        for choice in spec.choices or ():
+            with contextlib.suppress(ValueError):
+                values.append(float(choice))
+        return sorted({cell(v) for v in values}, key=lambda c: int(c[1:]))
+    assert spec.min is not None and spec.max is not None
+    low, high = int(cell(spec.min)[1:]), int(cell(spec.max)[1:])
+    return [f"c{i}" for i in range(low, high + 1)]

@@ -19,10 +19,21 @@ from bot.errors import AugnesError, EvaluationError
 from bot.forge import RERUN, STOP, PullRequest
 from bot.journal import Entry, Journal
 from bot.loop_state import Event, LoopState, _now
-from bot.manifest import PARAMS, dump_params, niche_key
+from bot.manifest import MANIFEST, PARAMS, dump_params, niche_key, parse_params, renamed
 from bot.operators import operators
 from bot.operators.bandit import Record, choose, shares
 from bot.operators.code import InvalidSource, mutate
+from bot.operators.llm import (
+    Answer,
+    ChatClient,
+    LLMError,
+    Usage,
+    choose_template,
+    endpoint,
+    propose,
+    scores_text,
+    templates,
+)
 from bot.parents import ArchiveEntry, choose_mate, choose_parents
 from bot.reflect import active_deferrals
 from bot.scoring import VariantScore, median
@@ -33,6 +44,15 @@ log = logging.getLogger(__name__)
 
 class Planning(LoopState):
     _variation: dict[str, dict[str, int]] = {}
+    _plan_scores: Mapping[str, VariantScore] = {}
+    # the prompt-based operator this generation: its client (False: unavailable), templates
+    # and what it has spent
+    _llm: ChatClient | bool | None = None
+    _llm_templates: dict[str, str] = {}
+    _llm_usage: Usage = Usage()
+    _llm_spent: bool = False
+    _niche_dirs: dict[str, str] = {}
+    _taken: set[str] = set()
 
     # ---- plan: reflect, choose parents, vary ---------------------------------------------
     def _plan(self, g: int, *, mutations: int) -> Journal:
@@ -59,6 +79,13 @@ class Planning(LoopState):
             started=_now(),
             entries=entries,
             variation=self._variation if g > 0 else {},
+            llm_usage={
+                "calls": self._llm_usage.calls,
+                "tokens": self._llm_usage.tokens,
+                "cost": round(self._llm_usage.cost, 6),
+            }
+            if g > 0 and self._llm_usage.calls
+            else {},
         )
 
     def _baselines(
@@ -172,6 +199,53 @@ class Planning(LoopState):
             branch=pull.branch,
         )
 
+    def _ask(
+        self, first: StrategySource, parent: ArchiveEntry, rng: random.Random
+    ) -> Answer | None:
+        """One language-model child of `first`; None when the endpoint failed (the operator
+        then rests for the rest of this generation); InvalidSource when every answer was
+        refused. Every token is counted, refused answers' too."""
+        assert isinstance(self._llm, ChatClient)
+        name = choose_template(list(self._llm_templates), rng)
+        score = self._plan_scores.get(parent.candidate_id)
+        goals = {g: s.mean_reward_norm for g, s in score.goals.items()} if score else {}
+        try:
+            answer = propose(
+                self._llm,
+                self.cfg.llm,
+                template_name=name,
+                template=self._llm_templates[name],
+                manifest=first.manifest,
+                files=first.files,
+                scores=scores_text(goals),
+                allowed_imports=self.cfg.variation.allowed_imports,
+                max_bytes=self.cfg.variation.max_source_bytes,
+            )
+        except InvalidSource as exc:
+            self._llm_usage.add(getattr(exc, "usage", Usage()))
+            raise
+        except LLMError as exc:
+            self._llm = False
+            self.emit(Event("problem", -1, detail=f"operator llm rests this generation: {exc}"))
+            return None
+        self._llm_usage.add(answer.usage)
+        return answer
+
+    def _niche_folder(self, strategy: str, first: StrategySource, niche: str) -> str:
+        """The folder a child of `strategy` landing in `niche` belongs to: its parent's when
+        the niche is the same (or founding is off), the niche's folder when it has one, else
+        a new folder the child founds, `<family>-<cell>`."""
+        home = niche_key(first.manifest, first.params)
+        if niche == home or not self.cfg.variation.found_niches:
+            return strategy
+        if niche in self._niche_dirs:
+            return self._niche_dirs[niche]
+        base = f"{first.manifest.family}-{niche.rsplit('/', 1)[-1]}"
+        name, n = base, 2
+        while name in self._taken and self._niche_dirs.get(niche) != name:
+            name, n = f"{base}-{n}", n + 1
+        return name
+
     def _novelty(self, files: Mapping[str, bytes]) -> str:
         return novelty_key(files, digits=self.cfg.variation.novelty_digits, params_file=PARAMS)
 
@@ -216,6 +290,13 @@ class Planning(LoopState):
             if m.status in ("elite", "active") and cid not in deferred and m.strategy in sources
         ]
         self._variation = {}
+        self._plan_scores = scores
+        # MAP-Elites: each niche's elite lives in a strategy folder of its own on main
+        self._niche_dirs = {
+            niche_key(src.manifest, src.params): name for name, src in sorted(sources.items())
+        }
+        self._taken = set(sources)
+        self._llm, self._llm_usage, self._llm_spent = None, Usage(), False
         if not pool:
             return []
         pc = self.cfg.parents
@@ -292,8 +373,45 @@ class Planning(LoopState):
                 continue
             if name.startswith("code-") and not entry_file.endswith(".py"):
                 continue
+            if name == "llm" and not self._llm_ready():
+                continue
             out.append(name)
         return out
+
+    def _llm_ready(self) -> bool:
+        """Whether the prompt-based operator can run now: an endpoint is configured (said
+        once, clearly, when not), it has not failed this generation, budget is left."""
+        if self._llm is None:
+            found = endpoint(self.cfg.llm)
+            if found is None:
+                self._llm = False
+                self.emit(
+                    Event(
+                        "problem",
+                        -1,
+                        detail="operator llm is skipped: no chat endpoint configured (set "
+                        "[tool.augnes.llm] base_url and model, or AUGNES_LLM_BASE_URL and "
+                        "AUGNES_LLM_MODEL)",
+                    )
+                )
+            else:
+                self._llm = ChatClient(self.cfg.llm, base_url=found[0], model=found[1])
+                self._llm_templates = templates(self.cfg.llm, self.repo.root)
+        if self._llm is False:
+            return False
+        if self._llm_usage.tokens >= self.cfg.llm.budget_tokens:
+            if not self._llm_spent:
+                self._llm_spent = True
+                self.emit(
+                    Event(
+                        "problem",
+                        -1,
+                        detail=f"operator llm: this generation's budget of "
+                        f"{self.cfg.llm.budget_tokens} tokens is spent",
+                    )
+                )
+            return False
+        return True
 
     def _child(
         self,
@@ -312,6 +430,7 @@ class Planning(LoopState):
         first = self.ws.read_strategy(meta.commit, meta.strategy)
         parents = [parent.candidate_id]
         changed: dict[str, str] = {}
+        tokens, cost = 0, 0.0
         if op in ("perturb", "crossover"):
             values = [first.params]
             if op == "crossover":
@@ -338,6 +457,17 @@ class Planning(LoopState):
                     child = capped
                     summary += f"; model capacity capped at {cap} ({why})"
             changed[PARAMS] = dump_params(child)
+        elif op == "llm":
+            answer = self._ask(first, parent, rng)
+            if answer is None:
+                return None
+            changed, summary = answer.files, f"llm ({answer.template}): {answer.summary}"
+            child = (
+                parse_params(changed[PARAMS], first.manifest, source=PARAMS)
+                if PARAMS in changed
+                else first.params
+            )
+            tokens, cost = answer.usage.tokens, answer.usage.cost
         else:
             entry_file = first.manifest.entry.split(":")[0]
             edit = mutate(
@@ -352,13 +482,18 @@ class Planning(LoopState):
                 return None
             changed[entry_file], summary = edit.text, f"{entry_file}: {edit.summary}"
             child = first.params
+        niche = niche_key(first.manifest, child)
+        target = self._niche_folder(meta.strategy, first, niche)
+        if target != meta.strategy:  # another niche: its folder, or a new one it founds
+            changed[MANIFEST] = renamed(first.files[MANIFEST].decode(), target)
+            summary += f"; niche {niche} ({'new folder' if target not in self._taken else 'its folder'} strategies/{target})"
         files = {**first.files, **{k: v.encode() for k, v in changed.items()}}
         content = content_hash(files)
         return Entry(
             candidate_id=candidate_id(parents=parents, operator=op, content=content),
-            strategy=meta.strategy,
+            strategy=target,
             family=first.manifest.family,
-            niche=niche_key(first.manifest, child),
+            niche=niche,
             parents=parents,
             operator=op,
             seed=op_seed,
@@ -366,6 +501,8 @@ class Planning(LoopState):
             content=content,
             novelty=self._novelty(files),
             files=changed,
+            tokens=tokens,
+            cost=round(cost, 6),
             hidden_dim=hidden if isinstance(hidden := child.get("hidden_dim"), int) else None,
         )
 

@@ -78,7 +78,10 @@ class Proposing(LoopState):
     def _commit_child(self, journal: Journal, e: Entry, plan: Planned, archive: Archive) -> str:
         parent_commits = [archive.meta[p].commit for p in e.parents]
         directory = self.ws.strategy_dir(e.strategy)
-        files = self.repo.read_dir(parent_commits[0], directory)
+        # the parent's folder as it was; a child founding or joining another niche's folder
+        # carries its manifest renamed in e.files
+        source = self.ws.strategy_dir(archive.meta[e.parents[0]].strategy)
+        files = self.repo.read_dir(parent_commits[0], source)
         files.update({k: v.encode() for k, v in e.files.items()})
         tree = self.repo.write_tree(journal.base, replace={directory: files})
         message = commit_message(plan, generation=journal.generation, harness=journal.base)

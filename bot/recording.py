@@ -121,6 +121,7 @@ class Recording(Learning):
             archive,
             share,
             {op: (r.evaluated, r.improved) for op, r in records.items()},
+            journal.llm_usage,
         )
 
     def _dashboard(

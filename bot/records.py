@@ -73,6 +73,8 @@ class VariantStats(_Record):
     operator: str
     content: str = ""
     novelty: str = ""  # the content normalised for near-duplicate checks
+    tokens: int = 0  # language-model tokens spent on it (operator llm)
+    cost: float = 0.0
     summary: str = ""
     early_stopped: bool = False
     status: Status
@@ -155,6 +157,8 @@ class OperatorStats(_Record):
     improved: int = 0  # evaluated and beat its first parent's benchmark_score
     merged: int = 0
     share: float = 0.0  # its share of the next children
+    tokens: int = 0  # language-model tokens, refused answers included
+    cost: float = 0.0
 
 
 class StrategyStatsFile(_Record):

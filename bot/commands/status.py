@@ -11,6 +11,7 @@ from bot import journal as journals
 from bot.cli import AppContext
 from bot.commands.tables import table
 from bot.forge import PullRequest
+from bot.manifest import reachable_cells
 from bot.records import StrategyStatsFile
 from bot.workspace import Workspace
 
@@ -38,7 +39,64 @@ def _open(pulls: list[PullRequest]) -> list[dict[str, Any]]:
     ]
 
 
-def status_command(obj: AppContext, *, as_json: bool) -> None:
+def niche_grid(ws: Workspace, stats: StrategyStatsFile | None) -> dict[str, Any]:
+    """The MAP-Elites grid: per family, its complexity cells (from the manifests' bins) and
+    the elite holding each, with coverage = cells held / cells possible."""
+    main = ws.main_sha()
+    cells: dict[str, dict[str, Any]] = {}
+    for name, src in sorted(ws.strategies_on(main).items()):
+        family = src.manifest.family
+        row = cells.setdefault(family, {})
+        for c in reachable_cells(src.manifest):
+            row.setdefault(c, None)
+        cid = stats.elites.get(name) if stats else None
+        if cid is None or stats is None or cid not in stats.variants:
+            continue
+        v = stats.variants[cid]
+        cell = v.niche.rsplit("/", 1)[-1]
+        current = row.get(cell)
+        if current is None or v.selection_score > current["selection_score"]:
+            row[cell] = {
+                "strategy": name,
+                "candidate": cid,
+                "selection_score": v.selection_score,
+                "benchmark_score": v.benchmark_score,
+            }
+    held = sum(1 for row in cells.values() for c in row.values() if c)
+    possible = sum(len(row) for row in cells.values())
+    return {"families": cells, "held": held, "possible": possible}
+
+
+def niches_command(obj: AppContext, *, as_json: bool) -> None:
+    ws = Workspace.open(obj.root)
+    grid = niche_grid(ws, ws.committed_stats(ws.main_sha()))
+    if as_json:
+        click.echo(json.dumps(grid, indent=2))
+        return
+    width = 1 + max((int(c[1:]) for row in grid["families"].values() for c in row), default=-1)
+    rows = []
+    for family, row in grid["families"].items():
+        cells = []
+        for i in range(width):
+            c = row.get(f"c{i}")
+            cells.append(
+                f"{c['candidate']} S {c['selection_score']:.3f} b {c['benchmark_score']:.3f}"
+                if c
+                else ("·" if f"c{i}" in row else "")
+            )
+        rows.append([family, *cells])
+    click.echo(table(["family", *(f"c{i}" for i in range(width))], rows))
+    click.echo(
+        f"coverage: {grid['held']} of {grid['possible']} niches hold an elite "
+        "a family's parameters can reach (c0 … cN: complexity bins from each manifest's "
+        "[niche] bins; ·: reachable and empty)"
+    )
+
+
+def status_command(obj: AppContext, *, as_json: bool, niches: bool = False) -> None:
+    if niches:
+        niches_command(obj, as_json=as_json)
+        return
     ws = Workspace.open(obj.root)
     main = ws.main_sha()
     stats = ws.committed_stats(main)
