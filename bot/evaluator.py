@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bot.goals import Goal
 from bot.sandbox import FAILURE_KINDS, UNLOADABLE, Sandbox, Worker, WorkerFailure
+
+if TYPE_CHECKING:
+    from bot.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -425,3 +429,38 @@ class Session:
             )
             for i in range(len(b.seeds))
         ]
+
+
+@contextlib.contextmanager
+def strategy_session(
+    ws: Workspace,
+    sandbox: Sandbox,
+    commit: str,
+    strategy: str,
+    *,
+    pool: EnvPool | None = None,
+    models: Callable[[str], Any] | None = None,
+    transitions: dict[str, Transitions] | None = None,
+) -> Iterator[Session]:
+    """`strategy` as it is at `commit`, exported to a temporary folder and run by a worker
+    of `sandbox` with the workspace's evaluation settings (an own pool unless given)."""
+    own = pool is None
+    envs = pool if pool is not None else EnvPool()
+    ev = ws.config.evaluation
+    try:
+        with tempfile.TemporaryDirectory(prefix="augnes-session-") as tmp:
+            where = Path(tmp) / strategy
+            ws.repo.export_dir(commit, ws.strategy_dir(strategy), where)
+            with Session(
+                sandbox,
+                where,
+                envs,
+                reply_timeout=ev.reply_timeout_s,
+                start_timeout=ev.start_timeout_s,
+                models=models,
+                transitions=transitions,
+            ) as session:
+                yield session
+    finally:
+        if own:
+            envs.close()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from bot.candidates import archive_ref
 from bot.errors import RepoError
-from bot.evaluator import EnvPool, Episode, Session
+from bot.evaluator import Episode, strategy_session
 from bot.sandbox import open_sandbox
 from bot.scoring import benchmark_score, reward_norm
 from bot.workspace import Workspace
@@ -34,24 +32,13 @@ def run_suite(
     `harness` (default: the base branch)."""
     src = ws.read_strategy(commit, strategy)
     store = ModelStore(ws, harness or ws.main_sha(), train_missing=False, generation=-1)
-    pool = EnvPool()
     sandbox = open_sandbox(ws.config.evaluation)
     try:
-        with tempfile.TemporaryDirectory(prefix="augnes-replay-") as tmp:
-            where = Path(tmp) / strategy
-            ws.repo.export_dir(commit, ws.strategy_dir(strategy), where)
-            ev = ws.config.evaluation
-            with Session(
-                sandbox,
-                where,
-                pool,
-                reply_timeout=ev.reply_timeout_s,
-                start_timeout=ev.start_timeout_s,
-                models=store.feed(src.manifest.capacity(src.params)),
-            ) as s:
-                return s.run([(g, ws.suite.seeds(g), 0) for g in ws.suite.goals])
+        with strategy_session(
+            ws, sandbox, commit, strategy, models=store.feed(src.manifest.capacity(src.params))
+        ) as session:
+            return session.run([(g, ws.suite.seeds(g), 0) for g in ws.suite.goals])
     finally:
-        pool.close()
         sandbox.close()
 
 

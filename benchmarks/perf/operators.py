@@ -21,20 +21,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import augnes  # noqa: E402
 
 from bot.config import OPERATOR_NAMES  # noqa: E402
-
-
-def augnes(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "-C", str(repo), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode:
-        raise SystemExit(f"augnes {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
 
 
 def main() -> None:

@@ -24,23 +24,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import augnes  # noqa: E402
 
 from bot.reproduce import replay  # noqa: E402
 from bot.workspace import Workspace  # noqa: E402
-
-
-def augnes(repo: Path, *args: str) -> str:
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "-C", str(repo), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode:
-        raise SystemExit(f"augnes {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    print(f"augnes {' '.join(args)}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    return done.stdout
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -25,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.candidates import archive_ref
 from bot.errors import ConfigError, LineageFileError, RepoError
-from bot.evaluator import EnvPool, Episode, Session
+from bot.evaluator import Episode, strategy_session
 from bot.lineage_files import load_json
 from bot.records import CapacityExperiment, CapacitySummary
 from bot.sandbox import Sandbox
@@ -292,23 +291,8 @@ def _evaluate(
     episodes: int,
     models: dict[str, Fitted],
 ) -> list[Episode]:
-    pool = EnvPool()
-    ev = ws.config.evaluation
-    try:
-        with tempfile.TemporaryDirectory(prefix="augnes-capacity-") as tmp:
-            where = Path(tmp) / strategy
-            ws.repo.export_dir(commit, ws.strategy_dir(strategy), where)
-            with Session(
-                sandbox,
-                where,
-                pool,
-                reply_timeout=ev.reply_timeout_s,
-                start_timeout=ev.start_timeout_s,
-                models=models.get,
-            ) as session:
-                return session.run([(g, ws.suite.seeds(g)[:episodes], 0) for g in ws.suite.goals])
-    finally:
-        pool.close()
+    with strategy_session(ws, sandbox, commit, strategy, models=models.get) as session:
+        return session.run([(g, ws.suite.seeds(g)[:episodes], 0) for g in ws.suite.goals])
 
 
 def _experiment(

@@ -4,14 +4,13 @@ trusted evaluator's own stepping of the environments (`Session(transitions=...)`
 from __future__ import annotations
 
 import math
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.candidates import archive_ref
 from bot.errors import RepoError
-from bot.evaluator import EnvPool, Session, Transitions
+from bot.evaluator import EnvPool, Transitions, strategy_session
 from bot.sandbox import Sandbox
 from bot.workspace import Workspace
 from bot.world_model.buffer import load_buffer, save_buffer
@@ -69,44 +68,35 @@ def sample(
     episodes = dict.fromkeys(rows, 0)
     pool = EnvPool()
     try:
-        with tempfile.TemporaryDirectory(prefix="augnes-sample-") as tmp:
-            for n, cid in enumerate(chosen):
-                commit = ws.repo.resolve(archive_ref(cid))
-                if commit is None or stats is None or cid not in stats.variants:
-                    raise RepoError(f"no archived variant `{cid}`; `augnes stats --all` lists them")
-                strategy = stats.variants[cid].strategy
-                where = Path(tmp) / cid / strategy
-                ws.repo.export_dir(commit, ws.strategy_dir(strategy), where)
-                share = math.ceil(per_goal / len(chosen))
-                ev = ws.config.evaluation
-                with Session(
-                    sandbox,
-                    where,
-                    pool,
-                    reply_timeout=ev.reply_timeout_s,
-                    start_timeout=ev.start_timeout_s,
-                    transitions=rows,
-                ) as session:
-                    start = {g.goal_id: len(rows[g.goal_id].obs) for g in wanted}
-                    played = dict.fromkeys(start, 0)
-                    for _ in range(MAX_ROUNDS):  # an episode gives at least one row
-                        plan = []
-                        for g in wanted:
-                            got = len(rows[g.goal_id].obs) - start[g.goal_id]
-                            missing = share - got
-                            if missing <= 0:
-                                continue
-                            # episodes as long as this variant's so far (the cap at first)
-                            length = got / played[g.goal_id] if played[g.goal_id] else g.max_steps
-                            count = min(MAX_BATCH, max(1, math.ceil(missing / max(1.0, length))))
-                            first = SAMPLE_SEED + 100_000 * n + played[g.goal_id]
-                            plan.append((g, list(range(first, first + count)), 0))
-                            played[g.goal_id] += count
-                            episodes[g.goal_id] += count
-                        if not plan:
-                            break
-                        session.run(plan)
-                progress(f"sampled {cid} ({strategy})")
+        for n, cid in enumerate(chosen):
+            commit = ws.repo.resolve(archive_ref(cid))
+            if commit is None or stats is None or cid not in stats.variants:
+                raise RepoError(f"no archived variant `{cid}`; `augnes stats --all` lists them")
+            strategy = stats.variants[cid].strategy
+            share = math.ceil(per_goal / len(chosen))
+            with strategy_session(
+                ws, sandbox, commit, strategy, pool=pool, transitions=rows
+            ) as session:
+                start = {g.goal_id: len(rows[g.goal_id].obs) for g in wanted}
+                played = dict.fromkeys(start, 0)
+                for _ in range(MAX_ROUNDS):  # an episode gives at least one row
+                    plan = []
+                    for g in wanted:
+                        got = len(rows[g.goal_id].obs) - start[g.goal_id]
+                        missing = share - got
+                        if missing <= 0:
+                            continue
+                        # episodes as long as this variant's so far (the cap at first)
+                        length = got / played[g.goal_id] if played[g.goal_id] else g.max_steps
+                        count = min(MAX_BATCH, max(1, math.ceil(missing / max(1.0, length))))
+                        first = SAMPLE_SEED + 100_000 * n + played[g.goal_id]
+                        plan.append((g, list(range(first, first + count)), 0))
+                        played[g.goal_id] += count
+                        episodes[g.goal_id] += count
+                    if not plan:
+                        break
+                    session.run(plan)
+            progress(f"sampled {cid} ({strategy})")
     finally:
         pool.close()
     out = []
