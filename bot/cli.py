@@ -522,5 +522,58 @@ def capacity_sweep(
     )
 
 
+@cli.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("lineage-graph"),
+    show_default=True,
+    help="The folder to write lineage.dot, .graphml, .html and .svg into.",
+)
+@click.option(
+    "--format",
+    "formats",
+    default="dot,graphml,html,svg",
+    show_default=True,
+    help="Comma-separated: dot, graphml, html (interactive, self-contained), svg.",
+)
+@click.option("--since", type=int, help="Only generations from this one on (with their parents).")
+@click.option("--niche", help="Only this niche, e.g. mlp/c2 (with the parents leading in).")
+@click.option("--goal", help="Size the variants by this goal's reward_norm.")
+@click.option(
+    "--ancestors",
+    "candidate",
+    help="Print this variant's line(s) of descent back to a seed instead of writing files.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def lineage(
+    obj: AppContext,
+    out: Path,
+    formats: str,
+    since: int | None,
+    niche: str | None,
+    goal: str | None,
+    candidate: str | None,
+    as_json: bool,
+) -> None:
+    """The family tree, from git alone: every archived variant (refs/augnes/archive/*) with
+    its parents from the commits' Augnes-* trailers, coloured by state (elite, merged,
+    closed, deferred, seed) and sized by score. `git log --graph --all` shows the same
+    ancestry."""
+    from bot.commands.lineage import lineage_command
+
+    lineage_command(
+        obj,
+        out=out,
+        formats=formats,
+        since=since,
+        niche=niche,
+        goal=goal,
+        candidate=candidate,
+        as_json=as_json,
+    )
+
+
 def main() -> None:
     cli(prog_name="augnes")
