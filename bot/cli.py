@@ -6,12 +6,14 @@ Heavy libraries (torch, gymnasium, GitPython) are imported by the commands, neve
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,6 +30,7 @@ class AppContext:
     root: Path
     debug: bool
     sandbox: str | None = None  # --sandbox, over the configuration's evaluation.sandbox
+    log_format: str = "text"
 
 
 def _error_log() -> Path:
@@ -64,8 +67,17 @@ class AugnesGroup(click.Group):
     help="The git repository to work on.",
 )
 @click.option("--debug", is_flag=True, help="Log what the bot does, step by step, to stderr.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: `run` and `demo` write one JSON object per event on stdout (generation, "
+    "candidate, operator, outcome, seconds) and log records to stderr as JSON lines, "
+    "ready for ELK or Loki.",
+)
 @click.pass_context
-def cli(ctx: click.Context, root: Path, debug: bool) -> None:
+def cli(ctx: click.Context, root: Path, debug: bool, log_format: str) -> None:
     """Augnes evolves the strategies of a git repository: every mutation is a branch and a pull
     request, every evaluation a set of judgments, and `git log --graph --all` the family tree.
 
@@ -78,11 +90,29 @@ def cli(ctx: click.Context, root: Path, debug: bool) -> None:
       augnes recommend --goal cartpole the best active variant for one goal
       augnes doctor                    which sandboxes work here, and why not
     """
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonFormatter()
+        if log_format == "json"
+        else logging.Formatter("%(levelname)s %(name)s: %(message)s")
     )
-    ctx.obj = AppContext(root=root, debug=debug)
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler])
+    ctx.obj = AppContext(root=root, debug=debug, log_format=log_format)
+
+
+class JsonFormatter(logging.Formatter):
+    """A log record as one JSON line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            data["error"] = self.formatException(record.exc_info)
+        return json.dumps(data, sort_keys=True)
 
 
 def generations_option(default: int, help: str) -> Callable[[F], F]:

@@ -72,6 +72,7 @@ class Deciding(LoopState):
                     journal.generation,
                     e.candidate_id,
                     ("merged: " if d.merge else "closed: ") + d.reason,
+                    operator=e.operator,
                 )
             )
         # merges on a forge elsewhere moved its base branch: the lineage commit goes on top

@@ -61,6 +61,7 @@ class Evaluating(Learning):
                         e.candidate_id,
                         e.summary,
                         len(journal.entries),
+                        operator=e.operator,
                     )
                 )
                 episodes, early, seconds = self._run_episodes(
@@ -79,6 +80,8 @@ class Evaluating(Learning):
                         e.candidate_id,
                         f"benchmark_score {bench:.3f}" + (" (early stop)" if early else ""),
                         done,
+                        operator=e.operator,
+                        seconds=round(seconds, 3),
                     )
                 )
 

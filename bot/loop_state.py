@@ -25,6 +25,8 @@ class Event:
     candidate: str | None = None
     detail: str = ""
     total: int = 0
+    operator: str = ""  # the candidate's operator, where there is a candidate
+    seconds: float | None = None  # evaluated: its episodes; committed: the generation's wall time
 
 
 Reporter = Callable[[Event], None]

@@ -149,7 +149,7 @@ class Planning(LoopState):
             entry = self._human(g, archive, latest, pull, main)
             if entry is not None:
                 out.append(entry)
-                self.emit(Event("planned", g, entry.candidate_id, entry.summary))
+                self.emit(Event("planned", g, entry.candidate_id, entry.summary, operator="human"))
         return out
 
     def _human(
@@ -343,7 +343,7 @@ class Planning(LoopState):
                 known.add(entry.content)
                 near.add(entry.novelty)
                 entries.append(entry)
-                self.emit(Event("planned", g, entry.candidate_id, f"{op}: {entry.summary}"))
+                self.emit(Event("planned", g, entry.candidate_id, entry.summary, operator=op))
                 break
             else:
                 self.emit(

@@ -101,7 +101,7 @@ class Recording(Learning):
         )
         self._finish(journal)
         self._dashboard(journal, archive, scores, summary)
-        self.emit(Event("committed", g, detail=subject))
+        self.emit(Event("committed", g, detail=subject, seconds=round(journal.wall_s, 3)))
         return summary
 
     def _operator_stats(

@@ -189,3 +189,20 @@ def test_smoke_the_console_script(seeded_repo: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "augnes(g000): baseline" in out.stdout and "augnes(g001): selection" in out.stdout
+
+
+def test_json_log_format_writes_one_event_per_line(seeded_repo: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["-C", str(seeded_repo), "--log-format", "json", "run", "-g", "1", "-m", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.output.splitlines()]
+    kinds = {e["event"] for e in events}
+    assert {"generation", "planned", "evaluated", "decided", "committed", "summary"} <= kinds
+    for e in events:
+        assert "ts" in e or e["event"] == "summary"
+    evaluated = [e for e in events if e["event"] == "evaluated" and e["generation"] == 1]
+    assert evaluated and all(e["operator"] and e["seconds"] > 0 for e in evaluated)
+    decided = [e for e in events if e["event"] == "decided"]
+    assert all(e["outcome"].startswith(("merged", "closed")) for e in decided)
+    assert [e["generation"] for e in events if e["event"] == "summary"] == [0, 1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -51,6 +52,31 @@ class ProgressReporter:
         self.notes.clear()
 
 
+class JsonEvents:
+    """One JSON object per line and event, on standard output (for ELK, Loki, jq)."""
+
+    def __call__(self, event: Event) -> None:
+        record: dict[str, Any] = {
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "event": event.kind,
+            "generation": event.generation if event.generation >= 0 else None,
+        }
+        if event.candidate:
+            record["candidate"] = event.candidate
+        if event.operator:
+            record["operator"] = event.operator
+        if event.detail:
+            record["outcome" if event.kind in ("decided", "evaluated") else "detail"] = event.detail
+        if event.seconds is not None:
+            record["seconds"] = event.seconds
+        if event.total:
+            record["total"] = event.total
+        click.echo(json.dumps(record, sort_keys=True))
+
+    def close(self) -> None:
+        """Nothing is held back."""
+
+
 def summary_table(summaries: list[GenerationSummary]) -> str:
     goals = sorted({g for s in summaries for g in s.avg_regret})
     headers = [
@@ -87,7 +113,9 @@ def run_command(
     obj: AppContext, *, generations: int, until: int | None, mutations: int, as_json: bool
 ) -> None:
     ws = Workspace.open(obj.root, sandbox=obj.sandbox)
-    reporter = ProgressReporter()
+    reporter: ProgressReporter | JsonEvents = (
+        JsonEvents() if obj.log_format == "json" else ProgressReporter()
+    )
     loop = Loop(ws, on_event=(lambda e: None) if as_json else reporter)
     try:
         summaries = loop.run(
@@ -95,6 +123,12 @@ def run_command(
         )
     finally:
         reporter.close()
+    if obj.log_format == "json" and not as_json:
+        for s in summaries:
+            click.echo(
+                json.dumps({"event": "summary", **s.model_dump(mode="json")}, sort_keys=True)
+            )
+        return
     if as_json:
         click.echo(json.dumps([s.model_dump(mode="json") for s in summaries], indent=2))
         return
