@@ -378,10 +378,11 @@ def evaluate_candidate(
 @click.option(
     "--install",
     "install_names",
-    type=click.Choice(["bwrap", "podman"]),
+    type=click.Choice(["bwrap", "podman", "chromium", "prometheus"]),
     multiple=True,
-    help="Install the Debian/Ubuntu packages of a backend first (apt-get, as root or with "
-    "sudo): bwrap is bubblewrap; podman gives a Docker-compatible engine. Repeatable.",
+    help="Install Debian/Ubuntu packages first (apt-get, as root or with sudo): bwrap is "
+    "bubblewrap; podman gives a Docker-compatible engine; chromium renders the dashboard "
+    "headless; prometheus brings the server and promtool. Repeatable.",
 )
 @click.option(
     "--build-image",
@@ -603,6 +604,80 @@ def lineage(
         candidate=candidate,
         as_json=as_json,
     )
+
+
+@cli.group()
+def dashboard() -> None:
+    """A static dashboard of the run, built from lineage/ alone."""
+
+
+@dashboard.command("build")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("site"),
+    show_default=True,
+    help="The folder for index.html and data.json (publish it on GitHub Pages as it is).",
+)
+@click.option(
+    "--lineage",
+    "folder",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Read the lineage files from this folder instead of the base branch.",
+)
+@click.pass_obj
+def dashboard_build(obj: AppContext, out: Path, folder: Path | None) -> None:
+    """Write a self-contained page (inline SVG, no scripts from elsewhere, no server): best S
+    and benchmark_score by generation, regret per goal, world-model error, capacity curves,
+    operator success, the lineage graph and the leaderboard."""
+    from bot.commands.dashboard import build_command
+
+    build_command(obj, out=out, folder=folder)
+
+
+@cli.group()
+def metrics() -> None:
+    """Prometheus metrics from lineage/: generation, evaluations, merges, closures,
+    failures by kind, best scores, regret per goal, world-model error, capacity gain,
+    evaluation seconds, operator outcomes. Alert rules and a Grafana dashboard are in
+    monitoring/."""
+
+
+@metrics.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=9464, show_default=True)
+@click.pass_obj
+def metrics_serve(obj: AppContext, host: str, port: int) -> None:
+    """Serve /metrics for Prometheus to scrape, read from the base branch at each scrape.
+    Stops on Ctrl-C."""
+    from bot.commands.metrics import serve_command
+
+    serve_command(obj, host=host, port=port)
+
+
+@metrics.command("push")
+@click.option(
+    "--url",
+    envvar="AUGNES_PUSHGATEWAY",
+    required=True,
+    help="The Pushgateway's base URL (or AUGNES_PUSHGATEWAY), e.g. http://pushgateway:9091.",
+)
+@click.option("--job", default="augnes", show_default=True, help="The job label to push under.")
+@click.pass_obj
+def metrics_push(obj: AppContext, url: str, job: str) -> None:
+    """Push the metrics once to a Pushgateway (from an Actions job, after select)."""
+    from bot.commands.metrics import push_command
+
+    push_command(obj, url=url, job=job)
+
+
+@metrics.command("show")
+@click.pass_obj
+def metrics_show(obj: AppContext) -> None:
+    """Print the metrics in the exposition format."""
+    from bot.commands.metrics import render
+
+    click.echo(render(obj), nl=False)
 
 
 def main() -> None:

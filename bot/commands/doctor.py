@@ -19,7 +19,13 @@ from bot.errors import SandboxUnavailable
 from bot.sandbox import BACKENDS, backend_problem, detect
 
 # Debian/Ubuntu packages per backend, and the command that shows each is there
-PACKAGES = {"bwrap": (["bubblewrap"], "bwrap"), "podman": (["podman", "runc"], "podman")}
+PACKAGES = {
+    "bwrap": (["bubblewrap"], "bwrap"),
+    "podman": (["podman", "runc"], "podman"),
+    # not sandboxes: what the dashboard's and monitoring's checks run against
+    "chromium": (["chromium"], "chromium"),
+    "prometheus": (["prometheus", "prometheus-pushgateway"], "prometheus-pushgateway"),
+}
 PROTECTS = {
     "docker": "container per worker: no network, read-only root, cgroup memory/pids/CPU, "
     "no capabilities, non-root, seccomp",
