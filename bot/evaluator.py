@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import tempfile
 import time
 from collections import deque
@@ -175,6 +176,7 @@ class Session:
         self._unloadable: WorkerFailure | None = None
         self._ready: set[str] = set()
         self.episode_seconds = 0.0
+        self.exchange_seconds = 0.0  # bin packing: time in the strategy round trips
         self.last_failure: tuple[str, str] | None = None  # kind and message, for reports
 
     def __enter__(self) -> Session:
@@ -209,6 +211,16 @@ class Session:
 
     def run(self, plan: Sequence[tuple[Goal, Sequence[int], int]]) -> list[Episode]:
         """Run one episode per seed for every (goal, seeds, first episode index) in `plan`."""
+        stepped = [p for p in plan if p[0].kind == "gymnasium"]
+        episodes = self._run_environments(stepped) if stepped else []
+        for goal, seeds, first in plan:
+            if goal.kind == "binpacking" and seeds:
+                started = time.perf_counter()
+                episodes += self._pack(goal, seeds, first)
+                self.episode_seconds += time.perf_counter() - started
+        return episodes
+
+    def _run_environments(self, plan: Sequence[tuple[Goal, Sequence[int], int]]) -> list[Episode]:
         if not any(seeds for _, seeds, _ in plan):
             return []
         with contextlib.suppress(WorkerFailure):
@@ -254,32 +266,41 @@ class Session:
         )
 
     def _init(self, batch: _Batch) -> None:
-        goal_id = batch.goal.goal_id
+        self._init_goal(batch.goal, batch.spec, batch.fail, lambda: list(batch.active))
+
+    def _init_goal(
+        self,
+        goal: Goal,
+        spec: dict[str, Any],
+        fail: Callable[[list[int], str], None],
+        rows: Callable[[], list[int]],
+    ) -> None:
+        goal_id = goal.goal_id
         if goal_id in self._ready:
             return
         try:
-            header, payload = self._init_frame(batch)
+            header, payload = self._init_frame(goal.goal_id, spec)
             self._worker().call(header, payload, timeout=self.reply_timeout)
         except WorkerFailure as failure:
             self.last_failure = (failure.kind, failure.message)
             log.info(
                 "%s: %s on %s: %s", self.strategy_dir.name, failure.kind, goal_id, failure.message
             )
-            batch.fail(list(batch.active), failure.kind)
+            fail(rows(), failure.kind)
             if failure.kind in ("timeout", "protocol", *UNLOADABLE) or self.worker is None:
                 self._drop()
             return
         self._ready.add(goal_id)
 
-    def _init_frame(self, batch: _Batch) -> tuple[dict[str, Any], bytes]:
+    def _init_frame(self, goal_id: str, base: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         """The goal's description, with its world model's arrays when the strategy uses one."""
-        fitted = self.models(batch.goal.goal_id) if self.models is not None else None
+        fitted = self.models(goal_id) if self.models is not None else None
         if fitted is None:
-            return {"op": "init", "spec": batch.spec}, b""
+            return {"op": "init", "spec": base}, b""
         names = sorted(fitted.arrays)
         arrays = [np.ascontiguousarray(fitted.arrays[n], dtype=np.float32) for n in names]
         spec = {
-            **batch.spec,
+            **base,
             "world_model": {
                 "hidden_dim": fitted.hidden_dim,
                 "layers": fitted.layers,
@@ -416,6 +437,121 @@ class Session:
             b.fail(bad, "invalid_action")
         return offset + size
 
+    def _pack(self, goal: Goal, seeds: Sequence[int], first: int) -> list[Episode]:
+        """Online bin packing, every instance in lockstep: per item, one message carries each
+        unfinished instance's item and the remaining capacities of the bins it fits — the
+        open ones in order, then one empty bin — as a (1, 1 + k) float64 row; the strategy
+        answers k priorities and the trusted side puts the item in the best bin (a new one
+        when the empty bin wins) and counts bins."""
+        capacity = float(goal.capacity)
+        sizes = [packing_instance(goal, seed) for seed in seeds]
+        n = len(seeds)
+        remaining = [np.empty(goal.items, dtype=np.float64) for _ in range(n)]
+        opened = [0] * n
+        position = [0] * n
+        failure: list[str | None] = [None] * n
+        ended = [0.0] * n
+        started = time.perf_counter()
+        deadline = started + goal.wall_limit_s
+        spec = {
+            "goal_id": goal.goal_id,
+            "env_id": "binpacking",
+            "kind": "binpacking",
+            "capacity": goal.capacity,
+            "obs_dim": -1,
+            "action": {"type": "priority"},
+        }
+
+        def fail(rows: list[int], kind: str) -> None:
+            for i in rows:
+                if failure[i] is None and position[i] < goal.items:
+                    failure[i], ended[i] = kind, time.perf_counter()
+
+        def active() -> list[int]:
+            return [i for i in range(n) if failure[i] is None and position[i] < goal.items]
+
+        with contextlib.suppress(WorkerFailure):
+            self._worker()
+        self._init_goal(goal, spec, fail, active)
+        while rows := active():
+            if time.perf_counter() > deadline:
+                fail(rows, "timeout")
+                break
+            if self.worker is None:
+                fail(rows, "crash")
+                break
+            fits, obs = [], []
+            for i in rows:
+                item = float(sizes[i][position[i]])
+                caps = remaining[i][: opened[i]]
+                index = np.flatnonzero(caps >= item)
+                fits.append(index)
+                obs.append(np.concatenate(([item], caps[index], [capacity])))
+            header = {
+                "op": "act",
+                "parts": [{"goal": goal.goal_id, "shape": [1, len(o)]} for o in obs],
+            }
+            sent = time.perf_counter()
+            try:
+                reply, data = self.worker.call(
+                    header, b"".join(o.tobytes() for o in obs), timeout=self.reply_timeout
+                )
+                parts = reply["parts"]
+                if not isinstance(parts, list) or len(parts) != len(rows):
+                    raise WorkerFailure("malformed", "the reply does not answer every instance")
+            except (WorkerFailure, KeyError, TypeError) as exc:
+                kind = exc.kind if isinstance(exc, WorkerFailure) else "malformed"
+                self.last_failure = (kind, str(exc))
+                fail(rows, kind)
+                self._drop()
+                break
+            self.exchange_seconds += time.perf_counter() - sent
+            offset = 0
+            for i, index, part in zip(rows, fits, parts, strict=True):
+                if not isinstance(part, dict) or "error" in part:
+                    kind = str(part.get("error", "malformed")) if isinstance(part, dict) else ""
+                    fail([i], kind if kind in FAILURE_KINDS else "malformed")
+                    continue
+                try:
+                    size = int(part["bytes"])
+                    scores = np.frombuffer(
+                        data[offset : offset + size], dtype=np.dtype(part["dtype"])
+                    ).astype(np.float64)
+                except (KeyError, TypeError, ValueError):
+                    fail([i], "malformed")
+                    offset = len(data)
+                    continue
+                offset += size
+                if scores.size != len(index) + 1 or not np.isfinite(scores).all():
+                    fail([i], "invalid_action")
+                    continue
+                choice = int(np.argmax(scores))
+                item = float(sizes[i][position[i]])
+                if choice == len(index):
+                    remaining[i][opened[i]] = capacity - item
+                    opened[i] += 1
+                else:
+                    remaining[i][index[choice]] -= item
+                position[i] += 1
+                if position[i] == goal.items:
+                    ended[i] = time.perf_counter()
+        out = []
+        for i, seed in enumerate(seeds):
+            bound = math.ceil(float(sizes[i].sum()) / capacity)
+            excess = 100.0 * (opened[i] - bound) / bound
+            out.append(
+                Episode(
+                    goal.goal_id,
+                    first + i,
+                    int(seed),
+                    goal.min_reward if failure[i] else -excess,
+                    position[i],
+                    failure[i],
+                    round(max(0.0, (ended[i] or time.perf_counter()) - started), 6),
+                )
+            )
+        return out
+
     def _episodes(self, b: _Batch, started: float) -> list[Episode]:
         return [
             Episode(
@@ -464,3 +600,11 @@ def strategy_session(
     finally:
         if own:
             envs.close()
+
+
+def packing_instance(goal: Goal, seed: int) -> np.ndarray:
+    """An instance's item sizes: Weibull(shape, scale), rounded, clipped to 1…capacity."""
+    rng = np.random.default_rng(seed)
+    sizes = np.round(rng.weibull(goal.weibull_shape, goal.items) * goal.weibull_scale)
+    clipped: np.ndarray = np.clip(sizes, 1, goal.capacity)
+    return clipped

@@ -17,9 +17,17 @@ class Goal(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     goal_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
-    kind: Literal["gymnasium"] = "gymnasium"
-    env_id: str
+    # gymnasium: an environment stepped by the trusted side; binpacking: online 1D bin
+    # packing, the strategy a priority function over the bins an item fits (FunSearch)
+    kind: Literal["gymnasium", "binpacking"] = "gymnasium"
+    env_id: str = ""
     env_kwargs: dict[str, Any] = {}
+    # binpacking: each episode is one instance of `items` Weibull(shape, scale) sizes,
+    # rounded and clipped to 1…capacity, drawn from the episode's seed
+    items: int = Field(5000, ge=1, le=10_000_000)
+    capacity: int = Field(100, ge=1, le=1_000_000)
+    weibull_shape: float = Field(3.0, gt=0)
+    weibull_scale: float = Field(45.0, gt=0)
     min_reward: float
     optimal_reward: float
     episodes: int = Field(10, ge=1, le=10_000)
@@ -31,6 +39,8 @@ class Goal(BaseModel):
     def _range(self) -> Goal:
         if not self.optimal_reward > self.min_reward:
             raise ValueError("`optimal_reward` must be greater than `min_reward`")
+        if self.kind == "gymnasium" and not self.env_id:
+            raise ValueError("a gymnasium goal needs `env_id` (for example CartPole-v1)")
         return self
 
 

@@ -297,6 +297,9 @@ class Planning(LoopState):
         }
         self._taken = set(sources)
         self._llm, self._llm_usage, self._llm_spent = None, Usage(), False
+        # a variant no enabled operator can act on (no parameters, no code operators) would
+        # take a child's slot and give none
+        pool = [e for e in pool if self._applicable(archive, e, pool)]
         if not pool:
             return []
         pc = self.cfg.parents

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import threading
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +92,10 @@ def shrink_goals(benchmarks: Path, *, episodes: int, max_steps: int) -> None:
 
 # the strategies this repository ships, which every seeded test repository starts with
 SEED_STRATEGIES = sorted(
-    p.name for p in (ROOT / "strategies").iterdir() if (p / "strategy.toml").is_file()
+    p.name
+    for p in (ROOT / "strategies").iterdir()
+    if (p / "strategy.toml").is_file()
+    and "control" in tomllib.loads((p / "strategy.toml").read_text())["suites"]
 )
 
 
