@@ -54,7 +54,12 @@ class Deciding(LoopState):
         elites = {name: scores[cid] for name, cid in archive.elites.items() if cid in scores}
         s = self.cfg.selection
         rule = Rule(
-            s.min_improvement, s.max_goal_regression, s.max_failure_rate, s.paired_test, s.alpha
+            s.min_improvement,
+            s.max_goal_regression,
+            s.max_failure_rate,
+            s.paired_test,
+            s.alpha,
+            holdout=self.ws.suite.holdout,
         )
         decisions = decide(
             entrants,

@@ -214,11 +214,127 @@ class Session:
         stepped = [p for p in plan if p[0].kind == "gymnasium"]
         episodes = self._run_environments(stepped) if stepped else []
         for goal, seeds, first in plan:
-            if goal.kind == "binpacking" and seeds:
+            if goal.kind in ("binpacking", "cases", "pytest") and seeds:
                 started = time.perf_counter()
-                episodes += self._pack(goal, seeds, first)
+                run = {"binpacking": self._pack, "cases": self._cases, "pytest": self._pytest}[
+                    goal.kind
+                ]
+                episodes += run(goal, seeds, first)
                 self.episode_seconds += time.perf_counter() - started
         return episodes
+
+    def _pytest(self, goal: Goal, seeds: Sequence[int], first: int) -> list[Episode]:
+        """The suite's test files, run by pytest inside the worker against the strategy's
+        folder; the verdict is read from the JUnit XML report. Weaker than `cases`: the
+        code under test runs in the test process and could forge its report."""
+        import xml.etree.ElementTree as ET
+
+        folder = Path(goal.source) / goal.tests
+        files = {
+            p.name: p.read_text(encoding="utf-8")
+            for p in sorted(folder.glob("*.py"))
+            if p.is_file()
+        }
+        out = []
+        for i, seed in enumerate(seeds):
+            started = time.perf_counter()
+            reward, failure, steps = goal.min_reward, None, 0
+            try:
+                if not files:
+                    raise WorkerFailure("load_error", f"{folder}: no test file")
+                reply, _ = self._worker().call(
+                    {"op": "pytest", "files": files}, timeout=goal.wall_limit_s
+                )
+                root = ET.fromstring(reply["junit"])
+                suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+                total = sum(int(s.get("tests", 0)) for s in suites)
+                bad = sum(
+                    int(s.get("failures", 0)) + int(s.get("errors", 0)) + int(s.get("skipped", 0))
+                    for s in suites
+                )
+                if total == 0:
+                    raise WorkerFailure("malformed", "the report counts no test")
+                reward, steps = (total - bad) / total, total
+            except WorkerFailure as exc:
+                failure = exc.kind
+                self.last_failure = (exc.kind, exc.message)
+                self._drop()
+            except (KeyError, TypeError, ValueError, ET.ParseError) as exc:
+                failure = "malformed"
+                self.last_failure = ("malformed", str(exc))
+            out.append(
+                Episode(
+                    goal.goal_id,
+                    first + i,
+                    int(seed),
+                    goal.min_reward if failure else reward,
+                    steps,
+                    failure,
+                    round(time.perf_counter() - started, 6),
+                )
+            )
+        return out
+
+    def _cases(self, goal: Goal, seeds: Sequence[int], first: int) -> list[Episode]:
+        """One fold of the goal's cases per episode, every case a call of the strategy's
+        policy in the worker; the trusted side compares the outputs."""
+        from bot.cases import fold, load_cases, passes
+
+        cases = load_cases(goal)
+        spec = {"goal_id": goal.goal_id, "env_id": "cases", "kind": "cases", "obs_dim": -1,
+                "action": {"type": "call"}}  # fmt: skip
+        failure: list[str | None] = [None] * len(seeds)
+
+        def fail(rows: list[int], kind: str) -> None:
+            for i in rows:
+                failure[i] = failure[i] or kind
+
+        with contextlib.suppress(WorkerFailure):
+            self._worker()
+        self._init_goal(goal, spec, fail, lambda: list(range(len(seeds))))
+        out = []
+        for i, seed in enumerate(seeds):
+            started = time.perf_counter()
+            chosen = fold(cases, first + i, goal.episodes)
+            reward, steps = goal.min_reward, 0
+            if failure[i] is None and self.worker is not None and chosen:
+                try:
+                    reply, _ = self.worker.call(
+                        {"op": "call", "goal": goal.goal_id, "inputs": [c.input for c in chosen]},
+                        timeout=min(self.reply_timeout * len(chosen), goal.wall_limit_s),
+                    )
+                    results = reply["results"]
+                    if not isinstance(results, list) or len(results) != len(chosen):
+                        raise WorkerFailure("malformed", "the reply does not answer every case")
+                    good = sum(
+                        1
+                        for case, r in zip(chosen, results, strict=True)
+                        if isinstance(r, dict) and "output" in r and passes(goal, case, r["output"])
+                    )
+                    seconds = sum(
+                        float(r.get("seconds", 0.0)) for r in results if isinstance(r, dict)
+                    )
+                    reward = good / len(chosen) - goal.speed_weight * seconds / len(chosen)
+                    steps = len(chosen)
+                except (WorkerFailure, KeyError, TypeError, ValueError) as exc:
+                    kind = exc.kind if isinstance(exc, WorkerFailure) else "malformed"
+                    self.last_failure = (kind, str(exc))
+                    failure[i] = kind
+                    self._drop()
+            elif failure[i] is None:
+                failure[i] = "crash"
+            out.append(
+                Episode(
+                    goal.goal_id,
+                    first + i,
+                    int(seed),
+                    goal.min_reward if failure[i] else reward,
+                    steps,
+                    failure[i],
+                    round(time.perf_counter() - started, 6),
+                )
+            )
+        return out
 
     def _run_environments(self, plan: Sequence[tuple[Goal, Sequence[int], int]]) -> list[Episode]:
         if not any(seeds for _, seeds, _ in plan):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 import zlib
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ class Goal(BaseModel):
     goal_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     # gymnasium: an environment stepped by the trusted side; binpacking: online 1D bin
     # packing, the strategy a priority function over the bins an item fits (FunSearch)
-    kind: Literal["gymnasium", "binpacking"] = "gymnasium"
+    kind: Literal["gymnasium", "binpacking", "cases", "pytest"] = "gymnasium"
     env_id: str = ""
     env_kwargs: dict[str, Any] = {}
     # binpacking: each episode is one instance of `items` Weibull(shape, scale) sizes,
@@ -28,12 +29,32 @@ class Goal(BaseModel):
     capacity: int = Field(100, ge=1, le=1_000_000)
     weibull_shape: float = Field(3.0, gt=0)
     weibull_scale: float = Field(45.0, gt=0)
+    # cases: input → expected output, one JSON object per line of `cases` (relative to the
+    # suite folder); the strategy's policy is called once per input inside the sandbox; the
+    # trusted side compares exactly, within `tolerance`, or with `checker` ("file.py:function"
+    # in the suite folder, called as checker(input, expected, output) -> bool). Each episode
+    # is one fold (every `episodes`-th case); reward = the share passed, minus
+    # `speed_weight` × the mean seconds per case.
+    cases: str = ""
+    compare: Literal["exact", "tolerance", "checker"] = "exact"
+    tolerance: float = Field(1e-6, ge=0)
+    checker: str = ""
+    speed_weight: float = Field(0.0, ge=0)
+    # pytest (weaker: the code under test shares the test process and could forge the
+    # verdict; use `cases` for untrusted code): the test files in `tests` (a folder in the
+    # suite folder) run in the sandbox against the strategy's folder; reward = the share of
+    # tests passed, read from pytest's JUnit XML report
+    tests: str = ""
+    source: str = ""  # the suite folder, set when the suite is loaded
     min_reward: float
     optimal_reward: float
     episodes: int = Field(10, ge=1, le=10_000)
     max_steps: int = Field(500, ge=1, le=1_000_000)
     wall_limit_s: float = Field(60.0, gt=0, le=86_400)
     weight: float = Field(1.0, gt=0, le=1000)
+    # evaluated for every candidate but left out of S and benchmark_score: only the merge
+    # rule's regression guard reads it, so over-fitting the scored goals shows
+    holdout: bool = False
 
     @model_validator(mode="after")
     def _range(self) -> Goal:
@@ -41,6 +62,12 @@ class Goal(BaseModel):
             raise ValueError("`optimal_reward` must be greater than `min_reward`")
         if self.kind == "gymnasium" and not self.env_id:
             raise ValueError("a gymnasium goal needs `env_id` (for example CartPole-v1)")
+        if self.kind == "pytest" and not self.tests:
+            raise ValueError("a pytest goal needs `tests`: a folder of test files in the suite")
+        if self.kind == "cases" and not self.cases:
+            raise ValueError("a cases goal needs `cases`: a JSON-lines file in the suite folder")
+        if self.compare == "checker" and not re.fullmatch(r"[\w-]+\.py:\w+", self.checker):
+            raise ValueError('compare = "checker" needs `checker` = "file.py:function"')
         return self
 
 
@@ -66,6 +93,14 @@ class Suite:
                 return goal
         known = ", ".join(g.goal_id for g in self.goals)
         raise GoalError(f"suite `{self.name}` has no goal `{goal_id}`; known goals: {known}")
+
+    def scored_weights(self) -> dict[str, float]:
+        """Goal weights for S and benchmark_score: held-out goals excluded."""
+        return {g.goal_id: g.weight for g in self.goals if not g.holdout}
+
+    @property
+    def holdout(self) -> frozenset[str]:
+        return frozenset(g.goal_id for g in self.goals if g.holdout)
 
     def seeds(self, goal: Goal) -> tuple[int, ...]:
         """The episode seeds every variant faces on `goal` (paired comparison)."""
@@ -104,6 +139,7 @@ def load_suite(benchmarks: Path, name: str) -> Suite:
     for path in sorted((folder / "goals").glob("*.toml")):
         try:
             goal = parse_goal(path.read_text(encoding="utf-8"), source=str(path))
+            goal = goal.model_copy(update={"source": str(folder.resolve())})
         except GoalError as exc:
             problems.append(exc.message)
             continue

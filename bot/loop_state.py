@@ -42,7 +42,7 @@ def weights_of(ws: Workspace) -> Weights:
 
 
 def goal_weights(ws: Workspace) -> dict[str, float]:
-    return {g.goal_id: g.weight for g in ws.suite.goals}
+    return ws.suite.scored_weights()
 
 
 class LoopState:

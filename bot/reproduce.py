@@ -61,7 +61,7 @@ def replay(ws: Workspace, candidate: str) -> Replay:
             if e.goal_id == goal.goal_id
         ]
         means[goal.goal_id] = sum(norms) / len(norms) if norms else 0.0
-    weights = {g.goal_id: g.weight for g in ws.suite.goals}
+    weights = ws.suite.scored_weights()
     recorded = {g: s.mean_reward_norm for g, s in variant.goals.items()}
     return Replay(
         candidate,

@@ -144,11 +144,14 @@ def score_tallies(
         )
         for goal, t in sorted(tallies.items())
     }
-    total_norm = sum(t.sum_norm for t in tallies.values())
-    mean_reward = total_norm / uses if uses else 0.0
+    # S reads the scored goals only (held-out goals are not in goal_weights)
+    scored = {g: t for g, t in tallies.items() if not goal_weights or g in goal_weights}
+    scored_uses = sum(t.uses for t in scored.values())
+    total_norm = sum(t.sum_norm for t in scored.values())
+    mean_reward = total_norm / scored_uses if scored_uses else 0.0
     # mean over judgments of (reward_norm - baseline of its goal)
-    expected = sum(t.uses * baselines.get(goal, 0.0) for goal, t in tallies.items())
-    avg_advantage = (total_norm - expected) / uses if uses else 0.0
+    expected = sum(t.uses * baselines.get(goal, 0.0) for goal, t in scored.items())
+    avg_advantage = (total_norm - expected) / scored_uses if scored_uses else 0.0
     bench = benchmark_score({g: s.mean_reward_norm for g, s in goals.items()}, goal_weights)
     delta = bench - parent_benchmark if parent_benchmark is not None else 0.0
     sum_regret = sum(t.sum_regret for t in tallies.values())

@@ -16,6 +16,7 @@ class Rule:
     max_failure_rate: float = 0.2
     paired_test: bool = False
     alpha: float = 0.1
+    holdout: frozenset[str] = frozenset()  # goals only this guard reads
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,8 @@ def judge(
                 return Decision(
                     child.candidate_id,
                     False,
-                    f"goal {goal} regressed: reward_norm {mine.mean_reward_norm:.3f} vs the elite's "
+                    f"{'held-out ' if goal in rule.holdout else ''}goal {goal} regressed: "
+                    f"reward_norm {mine.mean_reward_norm:.3f} vs the elite's "
                     f"{theirs.mean_reward_norm:.3f} (guard {rule.max_goal_regression})",
                     threshold,
                 )

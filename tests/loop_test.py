@@ -230,3 +230,16 @@ def test_local_edits_survive_and_a_blocked_work_tree_is_reported(seeded_repo: Pa
     assert any("your work tree was not updated" in p and "git reset --keep" in p for p in problems)
     assert (seeded_repo / "lineage" / "strategy_stats.json").read_text() == "edited by hand\n"
     assert '"generation": 2' in git(seeded_repo, "show", "main:lineage/strategy_stats.json")
+
+
+def test_a_held_out_goal_is_judged_but_not_scored(seeded_repo: Path) -> None:
+    goal = seeded_repo / "benchmarks" / "control" / "goals" / "cartpole.toml"
+    commit_file(
+        seeded_repo, "benchmarks/control/goals/cartpole.toml", goal.read_text() + "holdout = true\n"
+    )
+    run(seeded_repo, generations=1, mutations=2)
+    stats, judgments = lineage(seeded_repo)
+    assert {j.goal_id for j in judgments} >= {"cartpole", "pendulum"}  # still evaluated
+    for v in stats.variants.values():
+        scored = [v.goals[g].mean_reward_norm for g in ("acrobot", "mountaincar", "pendulum")]
+        assert abs(v.benchmark_score - sum(scored) / 3) < 1e-5  # cartpole left out

@@ -119,3 +119,26 @@ def test_paired_intervals_pair_by_goal_and_seed() -> None:
     assert abs(half - 1.96 * 0.115470053837925 / 2) < 1e-9
     one = paired_intervals(child[:1], parent)["g"]
     assert one[1:] == (0.0, 1) and abs(one[0] - 0.1) < 1e-12  # one pair: no interval
+
+
+def test_a_child_that_overfits_the_scored_goals_is_closed_by_a_held_out_one() -> None:
+    from bot.scoring import GoalTally, Weights, score_tallies
+
+    def tallies(scored: float, held: float) -> dict[str, GoalTally]:
+        out = {}
+        for goal, norm in (("a", scored), ("b", scored), ("h", held)):
+            t = GoalTally()
+            t.uses, t.sum_norm = 10, 10 * norm
+            out[goal] = t
+        return out
+
+    weights = {"a": 1.0, "b": 1.0}  # "h" is held out: not among the scored weights
+    kwargs = {"baselines": {}, "goal_weights": weights, "parent_benchmark": None}
+    elite = score_tallies(tallies(0.5, 0.8), weights=Weights(), **kwargs)  # type: ignore[arg-type]
+    child = score_tallies(tallies(0.7, 0.2), weights=Weights(), **kwargs)  # type: ignore[arg-type]
+    # S and benchmark_score see only the scored goals: the child looks better
+    assert child.benchmark_score == 0.7 and elite.benchmark_score == 0.5
+    assert child.mean_reward == 0.7 and child.selection_score > elite.selection_score
+    rule = Rule(max_goal_regression=0.05, holdout=frozenset({"h"}))
+    d = judge(Entrant("c", "n", child), elite, rule=rule, rng=RNG)
+    assert not d.merge and d.reason.startswith("held-out goal h regressed")

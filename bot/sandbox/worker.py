@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,55 @@ def _arrays(layout: list, payload: bytes) -> dict:  # type: ignore[type-arg]
     return out
 
 
+def _call(policies: dict, header: dict) -> dict:  # type: ignore[type-arg]
+    """Test cases: call the goal's policy once per input; one case's exception is that
+    case's failure, not the worker's."""
+    policy = policies.get(header.get("goal"))
+    if policy is None:
+        return {"op": "error", "kind": "protocol", "message": "goal was not initialised"}
+    results = []
+    for value in header.get("inputs", []):
+        started = time.perf_counter()
+        try:
+            output = policy(value)
+            json.dumps(output)  # the answer must travel back as JSON
+            results.append({"output": output, "seconds": time.perf_counter() - started})
+        except Exception:
+            error = _error("crash")
+            results.append(
+                {"error": error["kind"], "message": error["message"][-500:],
+                 "seconds": time.perf_counter() - started}
+            )  # fmt: skip
+    return {"op": "results", "results": results}
+
+
+def _pytest(strategy_dir: Path, header: dict) -> dict:  # type: ignore[type-arg]
+    """Run the test files the trusted side sent against the strategy's folder, in this
+    process, and return pytest's JUnit XML report as text."""
+    import contextlib
+    import io
+    import tempfile
+
+    try:
+        import pytest
+    except ImportError:
+        return {"op": "error", "kind": "load_error", "message": "pytest is not installed here"}
+    work = Path(tempfile.mkdtemp(prefix="augnes-tests-"))
+    for name, text in header.get("files", {}).items():
+        if "/" in name or name.startswith("."):
+            return {"op": "error", "kind": "protocol", "message": f"bad test file name {name}"}
+        (work / name).write_text(text, encoding="utf-8")
+    report = work / "report.xml"
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = pytest.main(
+            [str(work), f"--junitxml={report}", "-q", "-p", "no:cacheprovider",
+             f"--rootdir={work}", "--override-ini=python_files=*.py"]
+        )  # fmt: skip
+    if not report.exists():
+        return {"op": "error", "kind": "crash", "message": f"pytest exited {int(code)}, no report"}
+    return {"op": "report", "junit": report.read_text(encoding="utf-8")[:900_000]}
+
+
 def serve(
     strategy_dir: Path, wire_in: int, wire_out: int, reader: FrameReader | None = None
 ) -> int:
@@ -139,6 +189,10 @@ def serve(
             write_frame(wire_out, {"op": "ok"})
         elif op == "act":
             write_frame(wire_out, *_act(policies, header, payload))
+        elif op == "call":
+            write_frame(wire_out, _call(policies, header))
+        elif op == "pytest":
+            write_frame(wire_out, _pytest(strategy_dir, header))
         else:
             write_frame(
                 wire_out, {"op": "error", "kind": "protocol", "message": f"unexpected {op!r}"}
