@@ -88,6 +88,8 @@ def cli(ctx: click.Context, root: Path, debug: bool, log_format: str) -> None:
       augnes status                    open candidates, elites, the last generation
       augnes stats                     per variant and per goal: scores and regret
       augnes recommend --goal cartpole the best active variant for one goal
+      augnes lineage                   the family tree: DOT, GraphML, HTML, SVG
+      augnes dashboard build           a static page of the whole run
       augnes doctor                    which sandboxes work here, and why not
     """
     handler = logging.StreamHandler()
