@@ -122,17 +122,38 @@ class Archive:
         return out
 
     def scores(
-        self, *, weights: Weights, goal_weights: Mapping[str, float], window: int
+        self,
+        *,
+        weights: Weights,
+        goal_weights: Mapping[str, float],
+        window: int,
+        strategy_goals: Mapping[str, frozenset[str]] | None = None,
     ) -> dict[str, VariantScore]:
-        """Every variant's score; delta is measured against its first parent."""
+        """Every variant's score; delta is measured against its first parent. With
+        `strategy_goals` (several suites in one run) a variant is scored on its strategy's
+        goals only."""
         baselines = self.baselines(window=window)
         empty: dict[str, GoalTally] = {}
+        per_strategy = {
+            name: {g: w for g, w in goal_weights.items() if g in goals}
+            for name, goals in (strategy_goals or {}).items()
+        }
+
+        def weights_of(cid: str, tallies: Mapping[str, GoalTally]) -> Mapping[str, float]:
+            if strategy_goals is None:
+                return goal_weights
+            known = per_strategy.get(self.meta[cid].strategy)
+            if known is not None:
+                return known
+            # a folder not on the base branch yet (a child founding a niche): its goals
+            return {g: w for g, w in goal_weights.items() if g in tallies}
 
         def score(cid: str, parent_benchmark: float | None) -> VariantScore:
+            tallies = self._tallies.get(cid, empty)
             return score_tallies(
-                self._tallies.get(cid, empty),
+                tallies,
                 baselines=baselines,
-                goal_weights=goal_weights,
+                goal_weights=weights_of(cid, tallies),
                 parent_benchmark=parent_benchmark,
                 weights=weights,
             )

@@ -160,8 +160,14 @@ class WorldModelConfig(_Section):
 
 
 class Config(_Section):
+    @property
+    def suite_names(self) -> tuple[str, ...]:
+        return (self.suite,) if isinstance(self.suite, str) else tuple(self.suite)
+
     base_branch: str = "main"
-    suite: str = "control"
+    # the suite (or suites, evaluated in the same run: each strategy on the ones its
+    # manifest's `suites` names) under benchmarks/
+    suite: str | tuple[str, ...] = "control"
     strategies_dir: str = "strategies"
     benchmarks_dir: str = "benchmarks"
     lineage_dir: str = "lineage"

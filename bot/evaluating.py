@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.archive import Archive
 from bot.evaluator import Episode, Session
+from bot.goals import Goal
 from bot.journal import Entry, Journal
 from bot.learning import Learning
 from bot.lineage_files import append_jsonl
@@ -144,21 +145,26 @@ class Evaluating(Learning):
             models=self._feed(e),
             transitions=self._observing(),
         ) as session:
+            goals = self._goals(e)
             if e.rerun:  # no early stop, and only the episodes it has not faced yet
                 done = {(j.goal_id, j.seed) for j in archive.by_variant().get(e.candidate_id, [])}
                 plan = []
-                for g in suite.goals:
+                for g in goals:
                     seeds = suite.seeds(g)
                     first = next(
                         (i for i, s in enumerate(seeds) if (g.goal_id, s) not in done), len(seeds)
                     )
                     plan.append((g, seeds[first:], first))
                 return session.run(plan), False, session.episode_seconds
-            episodes = session.run([(g, suite.seeds(g)[:split], 0) for g in suite.goals])
+            episodes = session.run([(g, suite.seeds(g)[:split], 0) for g in goals])
             if split and self._stop_early(episodes, elite_judgments):
                 return episodes, True, session.episode_seconds
-            episodes += session.run([(g, suite.seeds(g)[split:], split) for g in suite.goals])
+            episodes += session.run([(g, suite.seeds(g)[split:], split) for g in goals])
             return episodes, False, session.episode_seconds
+
+    def _goals(self, e: Entry) -> tuple[Goal, ...]:
+        """The goals of the suites the candidate's strategy declares."""
+        return self.ws.goals_for(self.ws.read_strategy(e.commit or "", e.strategy).manifest)
 
     def _feed(self, e: Entry) -> Callable[[str], Any] | None:
         """The world models a model-based strategy is handed (None for the others)."""
@@ -195,8 +201,10 @@ class Evaluating(Learning):
         per_goal: dict[str, list[float]] = {}
         for (goal_id, _), value in norms.items():
             per_goal.setdefault(goal_id, []).append(value)
+        scored = {g.goal_id for g in self._goals(e)}
         bench = benchmark_score(
-            {k: sum(v) / len(v) for k, v in per_goal.items()}, self.goal_weights
+            {k: sum(v) / len(v) for k, v in per_goal.items()},
+            {g: w for g, w in self.goal_weights.items() if g in scored},
         )
         ts = _now()
         out = []

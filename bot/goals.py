@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -46,6 +47,8 @@ class Goal(BaseModel):
     # tests passed, read from pytest's JUnit XML report
     tests: str = ""
     source: str = ""  # the suite folder, set when the suite is loaded
+    suite: str = ""  # the suite's name, set when the suite is loaded
+    episode_seed: int | None = None  # the suite's, set when the suite is loaded
     min_reward: float
     optimal_reward: float
     episodes: int = Field(10, ge=1, le=10_000)
@@ -86,6 +89,15 @@ class Suite:
     episode_seed: int
     goals: tuple[Goal, ...]
     problems: tuple[str, ...]  # goal files that failed to load, with the reason
+    members: tuple[str, ...] = ()  # the suites combined into this one (empty: just itself)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.members or (self.name,)
+
+    def goals_for(self, suites: Sequence[str]) -> tuple[Goal, ...]:
+        """The goals of the suites a strategy declares."""
+        return tuple(g for g in self.goals if not g.suite or g.suite in suites)
 
     def goal(self, goal_id: str) -> Goal:
         for goal in self.goals:
@@ -104,7 +116,8 @@ class Suite:
 
     def seeds(self, goal: Goal) -> tuple[int, ...]:
         """The episode seeds every variant faces on `goal` (paired comparison)."""
-        base = self.episode_seed + (zlib.crc32(goal.goal_id.encode()) % 100_000) * 1000
+        seed = goal.episode_seed if goal.episode_seed is not None else self.episode_seed
+        base = seed + (zlib.crc32(goal.goal_id.encode()) % 100_000) * 1000
         return tuple(base + i for i in range(goal.episodes))
 
 
@@ -139,7 +152,13 @@ def load_suite(benchmarks: Path, name: str) -> Suite:
     for path in sorted((folder / "goals").glob("*.toml")):
         try:
             goal = parse_goal(path.read_text(encoding="utf-8"), source=str(path))
-            goal = goal.model_copy(update={"source": str(folder.resolve())})
+            goal = goal.model_copy(
+                update={
+                    "source": str(folder.resolve()),
+                    "suite": meta.name,
+                    "episode_seed": meta.episode_seed,
+                }
+            )
         except GoalError as exc:
             problems.append(exc.message)
             continue
@@ -150,3 +169,26 @@ def load_suite(benchmarks: Path, name: str) -> Suite:
     if not goals:
         raise GoalError(f"{folder / 'goals'}: no valid goal file; " + "; ".join(problems))
     return Suite(meta.name, meta.description, meta.episode_seed, tuple(goals), tuple(problems))
+
+
+def combine(suites: Sequence[Suite]) -> Suite:
+    """Several suites evaluated in one run; goal ids must not repeat across them."""
+    if len(suites) == 1:
+        return suites[0]
+    seen: dict[str, str] = {}
+    for suite in suites:
+        for goal in suite.goals:
+            if goal.goal_id in seen:
+                raise GoalError(
+                    f"goal `{goal.goal_id}` is in both suite {seen[goal.goal_id]} and "
+                    f"{suite.name}; rename one to evaluate them in one run"
+                )
+            seen[goal.goal_id] = suite.name
+    return Suite(
+        "+".join(s.name for s in suites),
+        "; ".join(s.description for s in suites if s.description),
+        suites[0].episode_seed,
+        tuple(g for s in suites for g in s.goals),
+        tuple(p for s in suites for p in s.problems),
+        tuple(s.name for s in suites),
+    )

@@ -124,8 +124,10 @@ class LoopState:
         )
 
     def _scores(self, archive: Archive) -> dict[str, VariantScore]:
+        several = bool(self.ws.suite.members)  # suites evaluated together: per strategy
         return archive.scores(
             weights=self.weights,
             goal_weights=self.goal_weights,
             window=self.cfg.selection.stats_window,
+            strategy_goals=self.ws.strategy_goals(self.ws.main_sha()) if several else None,
         )

@@ -37,7 +37,7 @@ def run_suite(
         with strategy_session(
             ws, sandbox, commit, strategy, models=store.feed(src.manifest.capacity(src.params))
         ) as session:
-            return session.run([(g, ws.suite.seeds(g), 0) for g in ws.suite.goals])
+            return session.run([(g, ws.suite.seeds(g), 0) for g in ws.goals_for(src.manifest)])
     finally:
         sandbox.close()
 
@@ -54,14 +54,15 @@ def replay(ws: Workspace, candidate: str) -> Replay:
     variant = stats.variants[candidate]
     episodes = run_suite(ws, commit, variant.strategy)
     means: dict[str, float] = {}
-    for goal in ws.suite.goals:
+    for goal in ws.goals_for(ws.read_strategy(commit, variant.strategy).manifest):
         norms = [
             reward_norm(e.reward, min_reward=goal.min_reward, optimal_reward=goal.optimal_reward)
             for e in episodes
             if e.goal_id == goal.goal_id
         ]
         means[goal.goal_id] = sum(norms) / len(norms) if norms else 0.0
-    weights = ws.suite.scored_weights()
+    scored = {g.goal_id for g in ws.goals_for(ws.read_strategy(commit, variant.strategy).manifest)}
+    weights = {g: w for g, w in ws.suite.scored_weights().items() if g in scored}
     recorded = {g: s.mean_reward_norm for g, s in variant.goals.items()}
     return Replay(
         candidate,

@@ -13,7 +13,7 @@ from bot.config import Config, has_config, load_config
 from bot.errors import ConfigError, ManifestError
 from bot.forge import Forge
 from bot.forge.local_forge import LocalForge
-from bot.goals import Suite, load_suite
+from bot.goals import Goal, Suite, combine, load_suite
 from bot.lineage_files import load_json, parse_jsonl, read_jsonl
 from bot.manifest import MANIFEST, PARAMS, Manifest, ParamValue, parse_manifest, parse_params
 from bot.records import Deferral, Judgment, StrategyStatsFile
@@ -101,7 +101,9 @@ class Workspace:
                 raise ConfigError(
                     f"{top / needed}: missing; Augnes needs `{needed}/` in the repository"
                 )
-        suite = load_suite(top / config.benchmarks_dir, config.suite)
+        suite = combine(
+            [load_suite(top / config.benchmarks_dir, name) for name in config.suite_names]
+        )
         ws = cls(repo, config, suite, open_forge(repo, config), list(suite.problems))
         return ws
 
@@ -165,9 +167,20 @@ class Workspace:
                     self.problems.append(exc.message)
                 log.warning("%s", exc.message)
                 continue
-            if self.suite.name in source.manifest.suites:
+            if set(source.manifest.suites) & set(self.suite.names):
                 out[name] = source
         return out
+
+    def goals_for(self, manifest: Manifest) -> tuple[Goal, ...]:
+        """The goals a strategy is evaluated on: those of the suites its manifest names."""
+        return self.suite.goals_for(manifest.suites)
+
+    def strategy_goals(self, commit: str) -> dict[str, frozenset[str]]:
+        """Per strategy on `commit`, the goal ids it is scored on."""
+        return {
+            name: frozenset(g.goal_id for g in self.goals_for(src.manifest))
+            for name, src in self.strategies_on(commit).items()
+        }
 
     # ---- lineage -------------------------------------------------------------------------
     def committed_judgments(self, commit: str) -> tuple[str, list[Judgment]]:

@@ -144,3 +144,34 @@ def test_the_loop_evolves_the_priority_family(packing_repo: Path) -> None:
     best = stats["variants"][stats["elites"]["bestfit"]]["goals"]["weibull5k"]["avg_regret"]
     first = stats["variants"][stats["elites"]["firstfit"]]["goals"]["weibull5k"]["avg_regret"]
     assert best < first  # best fit packs tighter than first fit
+
+
+def test_two_suites_in_one_run_each_strategy_on_its_own(seeded_repo: Path) -> None:
+    """control and binpacking together: every strategy evaluated and scored on the goals of
+    the suites its manifest names, nothing else."""
+    goal = seeded_repo / "benchmarks" / "binpacking" / "goals" / "weibull5k.toml"
+    text = (
+        goal.read_text()
+        .replace("items = 5000", "items = 300")
+        .replace("episodes = 5", "episodes = 2")
+    )
+    goal.write_text(text)
+    pyproject = seeded_repo / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('suite = "control"', 'suite = ["control", "binpacking"]')
+    )
+    git(seeded_repo, "add", "-A")
+    git(seeded_repo, "commit", "-qm", "both suites")
+    Loop(Workspace.open(seeded_repo)).run(generations=1, until=None, mutations=3)
+    stats = json.loads(git(seeded_repo, "show", "main:lineage/strategy_stats.json"))
+    assert set(stats["elites"]) >= {"heuristic", "bestfit", "priority"}
+    packing = {"bestfit", "firstfit", "priority"}
+    for v in stats["variants"].values():
+        goals = set(v["goals"])
+        if v["strategy"] in packing:
+            assert goals == {"weibull5k"}
+        else:
+            assert "weibull5k" not in goals and "cartpole" in goals
+        # scored on its own goals: the mean of its goals' reward_norm (equal weights)
+        mean = sum(g["mean_reward_norm"] for g in v["goals"].values()) / len(goals)
+        assert v["benchmark_score"] == pytest.approx(mean, abs=1e-5)

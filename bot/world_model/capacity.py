@@ -195,7 +195,11 @@ def sweep(
         raise ConfigError(
             f"{variant} ({strategy}) does not use a world model: choose a model-based variant"
         )
-    goals = [g.goal_id for g in ws.suite.goals]
+    goals = [
+        g.goal_id
+        for g in ws.goals_for(ws.read_strategy(commit, strategy).manifest)
+        if g.kind == "gymnasium"
+    ]
     jobs = [(g, h, b) for b in buffer_sizes for h in hidden_dims for g in goals]
     progress(
         f"training {len(jobs)} models ({len(buffer_sizes)} buffer sizes × "
@@ -292,7 +296,8 @@ def _evaluate(
     models: dict[str, Fitted],
 ) -> list[Episode]:
     with strategy_session(ws, sandbox, commit, strategy, models=models.get) as session:
-        return session.run([(g, ws.suite.seeds(g)[:episodes], 0) for g in ws.suite.goals])
+        goals = ws.goals_for(ws.read_strategy(commit, strategy).manifest)
+        return session.run([(g, ws.suite.seeds(g)[:episodes], 0) for g in goals])
 
 
 def _experiment(
@@ -308,7 +313,7 @@ def _experiment(
 ) -> Experiment:
     goals = {}
     regrets: list[float] = []
-    for goal in ws.suite.goals:
+    for goal in (g for g in ws.suite.goals if any(e.goal_id == g.goal_id for e in episodes)):
         mine = [e for e in episodes if e.goal_id == goal.goal_id]
         if not mine:
             raise LineageFileError(f"no episode of {goal.goal_id} was run")

@@ -60,7 +60,9 @@ def sample(
     chosen = list(variants or default_variants(ws))
     stats = ws.committed_stats(ws.main_sha())
     folder = transitions_dir(ws)
-    wanted = [g for g in ws.suite.goals if not goals or g.goal_id in goals]
+    wanted = [
+        g for g in ws.suite.goals if g.kind == "gymnasium" and (not goals or g.goal_id in goals)
+    ]
     if goals and len(wanted) != len(set(goals)):
         unknown = sorted(set(goals) - {g.goal_id for g in ws.suite.goals})
         raise RepoError(f"unknown goal(s) {', '.join(unknown)} in suite {ws.suite.name}")
@@ -74,14 +76,16 @@ def sample(
                 raise RepoError(f"no archived variant `{cid}`; `augnes stats --all` lists them")
             strategy = stats.variants[cid].strategy
             share = math.ceil(per_goal / len(chosen))
+            own = {g.goal_id for g in ws.goals_for(ws.read_strategy(commit, strategy).manifest)}
+            mine = [g for g in wanted if g.goal_id in own]  # the goals its suites hold
             with strategy_session(
                 ws, sandbox, commit, strategy, pool=pool, transitions=rows
             ) as session:
-                start = {g.goal_id: len(rows[g.goal_id].obs) for g in wanted}
+                start = {g.goal_id: len(rows[g.goal_id].obs) for g in mine}
                 played = dict.fromkeys(start, 0)
                 for _ in range(MAX_ROUNDS):  # an episode gives at least one row
                     plan = []
-                    for g in wanted:
+                    for g in mine:
                         got = len(rows[g.goal_id].obs) - start[g.goal_id]
                         missing = share - got
                         if missing <= 0:
