@@ -21,6 +21,7 @@ from bot.lineage_files import load_json
 from bot.lineage_graph import to_svg
 from bot.plots import Panel, figure
 from bot.records import RegretFile, StrategyStatsFile
+from bot.workspace import Workspace
 from bot.world_model.capacity import CapacityFile, capacity_figure
 from bot.world_model.store import WorldModelStatsFile
 
@@ -39,10 +40,22 @@ class Lineage:
         return None if raw is None else load_json(raw, model, source=f"{self.source}/{name}")
 
 
+FILES = ("strategy_stats.json", "regret.json", "world_model_stats.json", "capacity.json")
+
+
 def from_folder(folder: Path) -> Lineage:
-    names = ("strategy_stats.json", "regret.json", "world_model_stats.json", "capacity.json")
     return Lineage(
-        {n: (folder / n).read_bytes() for n in names if (folder / n).is_file()}, str(folder)
+        {n: (folder / n).read_bytes() for n in FILES if (folder / n).is_file()}, str(folder)
+    )
+
+
+def from_branch(ws: Workspace) -> Lineage:
+    """The lineage files as committed on the base branch."""
+    main = ws.main_sha()
+    found = {n: ws.repo.read_file(main, ws.lineage(n)) for n in FILES}
+    return Lineage(
+        {n: data for n, data in found.items() if data is not None},
+        f"{ws.base}:{ws.config.lineage_dir}",
     )
 
 

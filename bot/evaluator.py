@@ -444,9 +444,7 @@ class Session:
             assert self.worker is not None
             try:
                 reply, data = self.worker.receive(timeout=self.reply_timeout)
-                parts = reply["parts"]
-                if not isinstance(parts, list) or len(parts) != len(sent):
-                    raise WorkerFailure("malformed", "the reply does not answer every goal")
+                parts = _parts(reply, len(sent), "goal")
             except (WorkerFailure, KeyError, TypeError) as exc:
                 kind = exc.kind if isinstance(exc, WorkerFailure) else "malformed"
                 self.last_failure = (kind, str(exc))
@@ -612,9 +610,7 @@ class Session:
                 reply, data = self.worker.call(
                     header, b"".join(o.tobytes() for o in obs), timeout=self.reply_timeout
                 )
-                parts = reply["parts"]
-                if not isinstance(parts, list) or len(parts) != len(rows):
-                    raise WorkerFailure("malformed", "the reply does not answer every instance")
+                parts = _parts(reply, len(rows), "instance")
             except (WorkerFailure, KeyError, TypeError) as exc:
                 kind = exc.kind if isinstance(exc, WorkerFailure) else "malformed"
                 self.last_failure = (kind, str(exc))
@@ -724,3 +720,11 @@ def packing_instance(goal: Goal, seed: int) -> np.ndarray:
     sizes = np.round(rng.weibull(goal.weibull_shape, goal.items) * goal.weibull_scale)
     clipped: np.ndarray = np.clip(sizes, 1, goal.capacity)
     return clipped
+
+
+def _parts(reply: dict[str, Any], count: int, what: str) -> list[Any]:
+    """An `act` reply's parts, one per part sent, or WorkerFailure('malformed')."""
+    parts = reply["parts"]
+    if not isinstance(parts, list) or len(parts) != count:
+        raise WorkerFailure("malformed", f"the reply does not answer every {what}")
+    return parts

@@ -242,7 +242,7 @@ class Planning(LoopState):
             return self._niche_dirs[niche]
         base = f"{first.manifest.family}-{niche.rsplit('/', 1)[-1]}"
         name, n = base, 2
-        while name in self._taken and self._niche_dirs.get(niche) != name:
+        while name in self._taken:
             name, n = f"{base}-{n}", n + 1
         return name
 

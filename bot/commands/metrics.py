@@ -7,19 +7,15 @@ import time
 import click
 
 from bot.cli import AppContext
-from bot.commands.dashboard import FILES
-from bot.dashboard import Lineage
+from bot.dashboard import from_branch
 from bot.metrics import collect, exposition, push, serve
 from bot.workspace import Workspace
 
 
 def render(obj: AppContext) -> str:
     ws = Workspace.open(obj.root)
-    main = ws.main_sha()
-    found = {n: ws.repo.read_file(main, ws.lineage(n)) for n in FILES}
-    lineage = Lineage({n: d for n, d in found.items() if d is not None}, ws.base)
-    judgments = ws.repo.read_file(main, ws.lineage("judgments.jsonl")) or b""
-    return exposition(collect(lineage, judgments.splitlines()))
+    judgments = ws.repo.read_file(ws.main_sha(), ws.lineage("judgments.jsonl")) or b""
+    return exposition(collect(from_branch(ws), judgments.splitlines()))
 
 
 def serve_command(obj: AppContext, *, host: str, port: int) -> None:
