@@ -37,6 +37,9 @@ class SelectionConfig(_Section):
 
 
 class ParentConfig(_Section):
+    # "archive": DGM-style, any archived variant by its weight; "best": every child from the
+    # single best elite on main (the v0.6 loop, kept to compare with)
+    policy: Literal["archive", "best"] = "archive"
     k: float = Field(10.0, gt=0, le=1000)
     s_mid: float | Literal["median"] = "median"
     mutation_boost: float = Field(2.0, ge=1, le=100)
@@ -116,6 +119,8 @@ class EvaluationConfig(_Section):
     # the docker backend's image, built from benchmarks/sandbox/Dockerfile
     docker_image: str = Field("augnes-worker:latest", min_length=1, max_length=255)
     limits: LimitsConfig = LimitsConfig()
+    # candidates evaluated at once, each in a worker process of its own (about one per core)
+    workers: int = Field(1, ge=1, le=64)
     first_stage_episodes: int = Field(2, ge=0, le=1000)
     early_stop_margin: float = Field(0.1, ge=0, le=1)
     reply_timeout_s: float = Field(10.0, gt=0, le=3600)

@@ -1,5 +1,6 @@
-"""Evaluate a generation's variants on the suite, with workers started one ahead, and record
-their judgments as they finish."""
+"""Evaluate a generation's variants on the suite — one at a time with the next worker started
+ahead, or `evaluation.workers` at once in worker processes — and record their judgments in
+plan order as they finish."""
 
 from __future__ import annotations
 
@@ -9,16 +10,18 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from bot.archive import Archive
-from bot.evaluator import Episode, Session
+from bot.evaluator import Episode
 from bot.goals import Goal
 from bot.journal import Entry, Journal
 from bot.learning import Learning
 from bot.lineage_files import append_jsonl
 from bot.loop_state import Event, _now
+from bot.parallel import Job, Outcome, Workers, merge_transitions, run_job
 from bot.records import Judgment
 from bot.sandbox import Worker, WorkerFailure
 from bot.scoring import SUCCESS_NORM, benchmark_score, regret, reward_norm
@@ -27,6 +30,8 @@ log = logging.getLogger(__name__)
 
 
 class Evaluating(Learning):
+    _workers: Workers | None = None  # worker processes, when evaluation.workers > 1
+
     # ---- evaluate --------------------------------------------------------------------------
     def _evaluate(self, journal: Journal) -> None:
         todo = [e for e in journal.entries if not e.evaluated]
@@ -34,6 +39,9 @@ class Evaluating(Learning):
             return
         archive = self._archive(journal)
         self.models = self._model_store(journal)
+        if self.cfg.evaluation.workers > 1 and len(todo) > 1:
+            self._evaluate_at_once(journal, todo, archive)
+            return
         done = len(journal.entries) - len(todo)
         with (
             ExitStack() as stack,
@@ -42,9 +50,7 @@ class Evaluating(Learning):
             folders = {}
 
             def prestart(e: Entry) -> Future[Worker]:
-                tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="augnes-eval-")))
-                folders[e.candidate_id] = where = tmp / e.strategy
-                self.repo.export_dir(e.commit or "", self.ws.strategy_dir(e.strategy), where)
+                folders[e.candidate_id] = where = self._export(e, stack)
                 return starter.submit(
                     self.sandbox.start, where, timeout=self.cfg.evaluation.start_timeout_s
                 )
@@ -55,36 +61,92 @@ class Evaluating(Learning):
                 current = upcoming
                 if n + 1 < len(todo):  # start the next worker while this one is evaluated
                     upcoming = prestart(todo[n + 1])
-                self.emit(
-                    Event(
-                        "evaluating",
-                        journal.generation,
-                        e.candidate_id,
-                        e.summary,
-                        len(journal.entries),
-                        operator=e.operator,
-                    )
+                self._started(journal, e)
+                outcome = run_job(
+                    self._job(e, archive, folders[e.candidate_id]),
+                    self.sandbox,
+                    self.pool,
+                    prestarted=_waiting_for(e, current),
+                    models=self._feed(e),
+                    transitions=self._observing(),
                 )
-                episodes, early, seconds = self._run_episodes(
-                    e, archive, folders[e.candidate_id], current
-                )
-                self._record(journal, e, episodes, early, seconds, archive)
                 done += 1
-                bench = max(
-                    (j.benchmark_score for j in archive.by_variant().get(e.candidate_id, [])),
-                    default=0.0,
-                )
-                self.emit(
-                    Event(
-                        "evaluated",
-                        journal.generation,
-                        e.candidate_id,
-                        f"benchmark_score {bench:.3f}" + (" (early stop)" if early else ""),
-                        done,
-                        operator=e.operator,
-                        seconds=round(seconds, 3),
-                    )
-                )
+                self._finished(journal, e, outcome, archive, done)
+
+    def _evaluate_at_once(self, journal: Journal, todo: list[Entry], archive: Archive) -> None:
+        """`evaluation.workers` candidates at once in worker processes; results recorded in
+        plan order. Children wait for this generation's baselines (their elites). A
+        candidate that is handed a world model runs in this process, between the others."""
+        if self._workers is None:
+            self._workers = Workers(self.cfg.evaluation.workers, self.cfg.evaluation)
+        done = len(journal.entries) - len(todo)
+        baselines = {e.candidate_id for e in todo if e.baseline}  # not yet recorded
+        waiting = list(todo)
+        running: dict[str, Future[Outcome]] = {}
+        with ExitStack() as stack:
+            for e in todo:
+                while waiting and len(running) < self._workers.count:
+                    nxt = waiting[0]
+                    if not nxt.baseline and any(cid in running for cid in baselines):
+                        break
+                    waiting.pop(0)
+                    self._started(journal, nxt)
+                    job = self._job(nxt, archive, self._export(nxt, stack))
+                    models = self._feed(nxt)
+                    if models is not None:
+                        ran: Future[Outcome] = Future()
+                        ran.set_result(run_job(job, self.sandbox, self.pool, models=models))
+                        running[nxt.candidate_id] = ran
+                        continue
+                    observing = self._observing()
+                    if observing is not None:
+                        job = replace(job, transitions=self.cfg.world_model.transitions)
+                    running[nxt.candidate_id] = self._workers.submit(job)
+                outcome = running.pop(e.candidate_id).result()
+                if outcome.transitions is not None and (observed := self._observing()) is not None:
+                    merge_transitions(observed, outcome.transitions)
+                done += 1
+                self._finished(journal, e, outcome, archive, done)
+                baselines.discard(e.candidate_id)
+
+    def _export(self, e: Entry, stack: ExitStack) -> Path:
+        """The candidate's strategy folder, exported to a temporary folder of the stack's."""
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="augnes-eval-")))
+        where = tmp / e.strategy
+        self.repo.export_dir(e.commit or "", self.ws.strategy_dir(e.strategy), where)
+        return where
+
+    def _started(self, journal: Journal, e: Entry) -> None:
+        self.emit(
+            Event(
+                "evaluating",
+                journal.generation,
+                e.candidate_id,
+                e.summary,
+                len(journal.entries),
+                operator=e.operator,
+            )
+        )
+
+    def _finished(
+        self, journal: Journal, e: Entry, outcome: Outcome, archive: Archive, done: int
+    ) -> None:
+        self._record(journal, e, outcome.episodes, outcome.early, outcome.seconds, archive)
+        bench = max(
+            (j.benchmark_score for j in archive.by_variant().get(e.candidate_id, [])),
+            default=0.0,
+        )
+        self.emit(
+            Event(
+                "evaluated",
+                journal.generation,
+                e.candidate_id,
+                f"benchmark_score {bench:.3f}" + (" (early stop)" if outcome.early else ""),
+                done,
+                operator=e.operator,
+                seconds=round(outcome.seconds, 3),
+            )
+        )
 
     def _record(
         self,
@@ -113,54 +175,40 @@ class Evaluating(Learning):
             archive.elites[e.strategy] = e.candidate_id
         self._save(journal)
 
-    def _run_episodes(
-        self, e: Entry, archive: Archive, where: Path, worker: Future[Worker]
-    ) -> tuple[list[Episode], bool, float]:
+    def _job(self, e: Entry, archive: Archive, where: Path) -> Job:
+        """The candidate's evaluation plan: a rerun faces only the episodes it has not faced,
+        with no early stop; a child faces stage one, then the rest unless it trails its
+        elite; a baseline (no elite to trail) faces everything at once."""
         suite = self.ws.suite
         ev = self.cfg.evaluation
+        goals = self._goals(e)
         elite = archive.elites.get(e.strategy)
         elite_judgments = archive.by_variant().get(elite, []) if elite and not e.baseline else []
         split = ev.first_stage_episodes if elite_judgments else 0
-
-        def started() -> Worker:
-            waited = time.perf_counter()
-            try:
-                return worker.result()
-            except WorkerFailure:
-                raise
-            except Exception as exc:  # a backend that could not start at all
-                raise WorkerFailure("load_error", str(exc)) from exc
-            finally:
-                log.debug(
-                    "%s: waited %.3fs for its worker", e.candidate_id, time.perf_counter() - waited
+        if e.rerun:
+            done = {(j.goal_id, j.seed) for j in archive.by_variant().get(e.candidate_id, [])}
+            first: list[tuple[Goal, tuple[int, ...], int]] = []
+            for g in goals:
+                seeds = suite.seeds(g)
+                start = next(
+                    (i for i, s in enumerate(seeds) if (g.goal_id, s) not in done), len(seeds)
                 )
-
-        with Session(
-            self.sandbox,
-            where,
-            self.pool,
+                first.append((g, seeds[start:], start))
+            rest: list[tuple[Goal, tuple[int, ...], int]] = []
+            elite_judgments = []
+        else:
+            first = [(g, suite.seeds(g)[: split or None], 0) for g in goals]
+            rest = [(g, suite.seeds(g)[split:], split) for g in goals] if split else []
+        return Job(
+            candidate_id=e.candidate_id,
+            where=str(where),
+            first=tuple(first),
+            rest=tuple(rest),
+            elite={(j.goal_id, j.seed): j.reward_norm for j in elite_judgments},
+            margin=ev.early_stop_margin,
             reply_timeout=ev.reply_timeout_s,
             start_timeout=ev.start_timeout_s,
-            prestarted=started,
-            models=self._feed(e),
-            transitions=self._observing(),
-        ) as session:
-            goals = self._goals(e)
-            if e.rerun:  # no early stop, and only the episodes it has not faced yet
-                done = {(j.goal_id, j.seed) for j in archive.by_variant().get(e.candidate_id, [])}
-                plan = []
-                for g in goals:
-                    seeds = suite.seeds(g)
-                    first = next(
-                        (i for i, s in enumerate(seeds) if (g.goal_id, s) not in done), len(seeds)
-                    )
-                    plan.append((g, seeds[first:], first))
-                return session.run(plan), False, session.episode_seconds
-            episodes = session.run([(g, suite.seeds(g)[:split], 0) for g in goals])
-            if split and self._stop_early(episodes, elite_judgments):
-                return episodes, True, session.episode_seconds
-            episodes += session.run([(g, suite.seeds(g)[split:], split) for g in goals])
-            return episodes, False, session.episode_seconds
+        )
 
     def _goals(self, e: Entry) -> tuple[Goal, ...]:
         """The goals of the suites the candidate's strategy declares."""
@@ -172,21 +220,6 @@ class Evaluating(Learning):
             return None
         src = self.ws.read_strategy(e.commit or "", e.strategy)
         return self.models.feed(src.manifest.capacity(src.params))
-
-    def _stop_early(self, episodes: Sequence[Episode], elite: Sequence[Judgment]) -> bool:
-        """Stage one: stop a child whose paired reward_norm trails the elite's by the margin."""
-        theirs = {(j.goal_id, j.seed): j.reward_norm for j in elite}
-        mine = []
-        for ep in episodes:
-            goal = self.ws.suite.goal(ep.goal_id)
-            if (ep.goal_id, ep.seed) in theirs:
-                mine.append(
-                    reward_norm(
-                        ep.reward, min_reward=goal.min_reward, optimal_reward=goal.optimal_reward
-                    )
-                    - theirs[(ep.goal_id, ep.seed)]
-                )
-        return bool(mine) and sum(mine) / len(mine) < -self.cfg.evaluation.early_stop_margin
 
     def _judgments(
         self, e: Entry, episodes: Sequence[Episode], archive: Archive, g: int
@@ -239,6 +272,26 @@ class Evaluating(Learning):
                 )
             )
         return out
+
+
+def _waiting_for(e: Entry, worker: Future[Worker]) -> Callable[[], Worker]:
+    """The prestarted worker, once it is up; a backend that could not start at all is the
+    candidate's load error."""
+
+    def started() -> Worker:
+        waited = time.perf_counter()
+        try:
+            return worker.result()
+        except WorkerFailure:
+            raise
+        except Exception as exc:
+            raise WorkerFailure("load_error", str(exc)) from exc
+        finally:
+            log.debug(
+                "%s: waited %.3fs for its worker", e.candidate_id, time.perf_counter() - waited
+            )
+
+    return started
 
 
 def _discard(starter: ThreadPoolExecutor, future: Callable[[], Future[Worker]]) -> None:

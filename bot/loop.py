@@ -62,6 +62,8 @@ class Loop(Planning, Proposing, Evaluating, Deciding, Recording):
                     done.append(self.generation(next_gen, mutations=mutations, journal=journal))
             finally:
                 self._stop_learning()
+                if self._workers is not None:
+                    self._workers.close()
                 self.pool.close()
                 self.sandbox.close()
                 if synced is not None:

@@ -300,6 +300,9 @@ class Planning(LoopState):
         # a variant no enabled operator can act on (no parameters, no code operators) would
         # take a child's slot and give none
         pool = [e for e in pool if self._applicable(archive, e, pool)]
+        if self.cfg.parents.policy == "best":
+            elites = [e for e in pool if archive.meta[e.candidate_id].status == "elite"]
+            pool = [max(elites, key=lambda e: (e.score, e.candidate_id))] if elites else []
         if not pool:
             return []
         pc = self.cfg.parents

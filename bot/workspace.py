@@ -82,9 +82,11 @@ class Workspace:
     _strategies: dict[tuple[str, str], StrategySource] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def open(cls, root: Path, *, sandbox: str | None = None) -> Workspace:
-        """The workspace of the repository at `root`; `sandbox` overrides the configured
-        backend (the `--sandbox` option)."""
+    def open(
+        cls, root: Path, *, sandbox: str | None = None, workers: int | None = None
+    ) -> Workspace:
+        """The workspace of the repository at `root`; `sandbox` and `workers` override the
+        configured evaluation settings (the `--sandbox` and `--workers` options)."""
         repo = Repo(root)
         top = repo.root
         if not has_config(top):
@@ -93,8 +95,9 @@ class Workspace:
                 "or an augnes.toml (`augnes init` writes one)"
             )
         config = load_config(top)
-        if sandbox is not None:
-            evaluation = config.evaluation.model_copy(update={"sandbox": sandbox})
+        update = {k: v for k, v in (("sandbox", sandbox), ("workers", workers)) if v is not None}
+        if update:
+            evaluation = config.evaluation.model_copy(update=update)
             config = config.model_copy(update={"evaluation": evaluation})
         for needed in (config.strategies_dir, config.benchmarks_dir):
             if not (top / needed).is_dir():

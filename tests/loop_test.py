@@ -107,6 +107,49 @@ def test_the_run_is_reproducible(seeded_repo: Path, tmp_path: Path) -> None:
     assert [(j.key, j.reward) for j in ja] == [(j.key, j.reward) for j in jb]
 
 
+def test_two_worker_processes_write_the_same_judgments_as_one(
+    seeded_repo: Path, tmp_path: Path
+) -> None:
+    twin = tmp_path / "twin"
+    shutil.copytree(seeded_repo, twin)
+    run(seeded_repo, generations=2, mutations=3)
+    events: list[Event] = []
+    loop = Loop(Workspace.open(twin, workers=2), on_event=events.append)
+    loop.run(generations=2, until=None, mutations=3)
+    a, ja = lineage(seeded_repo)
+    b, jb = lineage(twin)
+    assert [(j.key, j.reward, j.benchmark_score) for j in ja] == [
+        (j.key, j.reward, j.benchmark_score) for j in jb
+    ]
+    assert {k: v.decision for k, v in a.variants.items()} == {
+        k: v.decision for k, v in b.variants.items()
+    }
+    # progress is reported for every candidate, in plan order
+    done = [e.candidate for e in events if e.kind == "evaluated"]
+    assert done == list(dict.fromkeys(j.variant for j in jb))
+
+
+def test_the_v06_policy_draws_every_child_from_the_single_best(seeded_repo: Path) -> None:
+    pyproject = seeded_repo / "pyproject.toml"
+    commit_file(
+        seeded_repo,
+        "pyproject.toml",
+        pyproject.read_text() + '\n[tool.augnes.parents]\npolicy = "best"\n',
+    )
+    run(seeded_repo, generations=2, mutations=3)
+    stats, _ = lineage(seeded_repo)
+    parents = {}
+    for g in (1, 2):
+        children = [v for v in stats.variants.values() if v.generation == g]
+        assert len(children) == 3
+        assert {v.operator for v in children} == {"perturb"}  # no mate: crossover never applies
+        (parents[g],) = {p for v in children for p in v.parents}
+    # seeds share goals and have no parent, so their order by S does not depend on the window
+    seeds = [v for v in stats.variants.values() if v.generation == 0]
+    assert parents[1] == max(seeds, key=lambda v: v.selection_score).candidate_id
+    assert stats.variants[parents[2]].strategy == stats.variants[parents[1]].strategy
+
+
 def test_a_broken_manifest_is_reported_and_the_others_still_run(seeded_repo: Path) -> None:
     manifest = seeded_repo / "strategies" / "mlp" / "strategy.toml"
     commit_file(

@@ -110,9 +110,15 @@ def summary_table(summaries: list[GenerationSummary]) -> str:
 
 
 def run_command(
-    obj: AppContext, *, generations: int, until: int | None, mutations: int, as_json: bool
+    obj: AppContext,
+    *,
+    generations: int,
+    until: int | None,
+    mutations: int,
+    as_json: bool,
+    workers: int | None = None,
 ) -> None:
-    ws = Workspace.open(obj.root, sandbox=obj.sandbox)
+    ws = Workspace.open(obj.root, sandbox=obj.sandbox, workers=workers)
     reporter: ProgressReporter | JsonEvents = (
         JsonEvents() if obj.log_format == "json" else ProgressReporter()
     )

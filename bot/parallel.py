@@ -1,0 +1,156 @@
+"""One candidate's evaluation as a self-contained job (its plan, its early-stop rule), run in
+the loop's process or in one of `evaluation.workers` worker processes.
+
+The trusted side of an evaluation — stepping the environments, scoring — is Python, so
+threads would share one interpreter lock; worker processes evaluate candidates truly at
+once, each with its own sandbox and environments. A job's result does not depend on where
+it ran, and the loop records results in plan order, so a run with two workers writes the
+same judgments as a run with one.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.evaluator import EnvPool, Episode, Session, Transitions
+from bot.goals import Goal
+from bot.sandbox import Sandbox, Worker, open_sandbox
+from bot.scoring import reward_norm
+
+if TYPE_CHECKING:
+    from bot.config import EvaluationConfig
+
+Plan = tuple[tuple[Goal, tuple[int, ...], int], ...]  # (goal, episode seeds, first episode)
+
+
+@dataclass(frozen=True)
+class Job:
+    candidate_id: str
+    where: str  # the strategy's exported folder
+    first: Plan  # stage one: everything when there is no early stop
+    rest: Plan  # stage two, run unless stage one trails the elite
+    elite: Mapping[tuple[str, int], float]  # the elite's reward_norm by (goal, seed)
+    margin: float  # stage one stops a child that trails the elite by more than this
+    reply_timeout: float
+    start_timeout: float
+    transitions: int | None = None  # rows to record per goal (worker processes only)
+
+
+@dataclass
+class Outcome:
+    episodes: list[Episode]
+    early: bool
+    seconds: float  # inside episodes
+    transitions: dict[str, Transitions] | None = None
+
+
+def trails(
+    episodes: Sequence[Episode], elite: Mapping[tuple[str, int], float], margin: float, plan: Plan
+) -> bool:
+    """The early-stop rule: the paired mean reward_norm difference to the elite, over the
+    episodes both faced, is below -margin."""
+    goals = {goal.goal_id: goal for goal, _, _ in plan}
+    diffs = [
+        reward_norm(
+            ep.reward,
+            min_reward=goals[ep.goal_id].min_reward,
+            optimal_reward=goals[ep.goal_id].optimal_reward,
+        )
+        - elite[(ep.goal_id, ep.seed)]
+        for ep in episodes
+        if (ep.goal_id, ep.seed) in elite
+    ]
+    return bool(diffs) and sum(diffs) / len(diffs) < -margin
+
+
+def run_job(
+    job: Job,
+    sandbox: Sandbox,
+    pool: EnvPool,
+    *,
+    prestarted: Callable[[], Worker] | None = None,
+    models: Callable[[str], Any] | None = None,
+    transitions: dict[str, Transitions] | None = None,
+) -> Outcome:
+    with Session(
+        sandbox,
+        Path(job.where),
+        pool,
+        reply_timeout=job.reply_timeout,
+        start_timeout=job.start_timeout,
+        prestarted=prestarted,
+        models=models,
+        transitions=transitions,
+    ) as session:
+        episodes = session.run(job.first)
+        if job.elite and trails(episodes, job.elite, job.margin, job.first):
+            return Outcome(episodes, True, session.episode_seconds, transitions)
+        if job.rest:
+            episodes += session.run(job.rest)
+        return Outcome(episodes, False, session.episode_seconds, transitions)
+
+
+def merge_transitions(into: dict[str, Transitions], rows: Mapping[str, Transitions]) -> None:
+    """A worker process's rows added to the generation's, up to each goal's limit."""
+    for goal, got in rows.items():
+        dest = into.setdefault(goal, Transitions(limit=got.limit))
+        room = len(got.obs) if dest.limit is None else max(0, dest.limit - len(dest.obs))
+        dest.obs += got.obs[:room]
+        dest.actions += got.actions[:room]
+        dest.next_obs += got.next_obs[:room]
+
+
+# ---- worker processes ----------------------------------------------------------------------
+_here: tuple[Sandbox, EnvPool] | None = None
+
+
+def _start(evaluation: EvaluationConfig) -> None:
+    global _here
+    _here = (open_sandbox(evaluation), EnvPool())
+    atexit.register(_stop)
+
+
+def _stop() -> None:
+    if _here is not None:
+        _here[1].close()
+        _here[0].close()
+
+
+def _run_here(job: Job) -> Outcome:
+    assert _here is not None, "a worker process runs jobs only after _start"
+    sandbox, pool = _here
+    rows = None
+    if job.transitions is not None:
+        rows = {goal.goal_id: Transitions(limit=job.transitions) for goal, _, _ in job.first}
+    return run_job(job, sandbox, pool, transitions=rows)
+
+
+class Workers:
+    """`count` worker processes, started on first use, each with its own sandbox and
+    environments, kept for the whole run."""
+
+    def __init__(self, count: int, evaluation: EvaluationConfig) -> None:
+        self.count = count
+        self.evaluation = evaluation
+        self._pool: ProcessPoolExecutor | None = None
+
+    def submit(self, job: Job) -> Future[Outcome]:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.count,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start,
+                initargs=(self.evaluation,),
+            )
+        return self._pool.submit(_run_here, job)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
