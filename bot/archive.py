@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from bot.records import Judgment, Status, VariantStats
-from bot.scoring import GoalTally, VariantScore, Weights, score_tallies
+from bot.scoring import GoalTally, VariantScore, Weights, benchmark_score, score_tallies
 
 
 @dataclass(frozen=True)
@@ -132,37 +132,60 @@ class Archive:
         """Every variant's score; delta is measured against its first parent. With
         `strategy_goals` (several suites in one run) a variant is scored on its strategy's
         goals only."""
-        baselines = self.baselines(window=window)
-        empty: dict[str, GoalTally] = {}
-        per_strategy = {
-            name: {g: w for g, w in goal_weights.items() if g in goals}
-            for name, goals in (strategy_goals or {}).items()
-        }
+        return score_all(
+            self.meta,
+            self._tallies,
+            baselines=self.baselines(window=window),
+            weights=weights,
+            goal_weights=goal_weights,
+            strategy_goals=strategy_goals,
+        )
 
-        def weights_of(cid: str, tallies: Mapping[str, GoalTally]) -> Mapping[str, float]:
-            if strategy_goals is None:
-                return goal_weights
-            known = per_strategy.get(self.meta[cid].strategy)
-            if known is not None:
-                return known
-            # a folder not on the base branch yet (a child founding a niche): its goals
-            return {g: w for g, w in goal_weights.items() if g in tallies}
 
-        def score(cid: str, parent_benchmark: float | None) -> VariantScore:
-            tallies = self._tallies.get(cid, empty)
-            return score_tallies(
-                tallies,
-                baselines=baselines,
-                goal_weights=weights_of(cid, tallies),
-                parent_benchmark=parent_benchmark,
-                weights=weights,
-            )
+def score_all(
+    meta: Mapping[str, VariantMeta],
+    tallies: Mapping[str, Mapping[str, GoalTally]],
+    *,
+    baselines: Mapping[str, float],
+    weights: Weights,
+    goal_weights: Mapping[str, float],
+    strategy_goals: Mapping[str, frozenset[str]] | None = None,
+) -> dict[str, VariantScore]:
+    """Every variant's score from its per-goal tallies; delta against its first parent."""
+    empty: dict[str, GoalTally] = {}
+    per_strategy = {
+        name: {g: w for g, w in goal_weights.items() if g in goals}
+        for name, goals in (strategy_goals or {}).items()
+    }
 
-        bench = {cid: score(cid, None).benchmark_score for cid in self.meta}
-        return {
-            cid: score(cid, bench.get(meta.parents[0]) if meta.parents else None)
-            for cid, meta in self.meta.items()
-        }
+    def weights_of(cid: str, mine: Mapping[str, GoalTally]) -> Mapping[str, float]:
+        if strategy_goals is None:
+            return goal_weights
+        known = per_strategy.get(meta[cid].strategy)
+        if known is not None:
+            return known
+        # a folder not on the base branch yet (a child founding a niche): its goals
+        return {g: w for g, w in goal_weights.items() if g in mine}
+
+    def score(cid: str, parent_benchmark: float | None) -> VariantScore:
+        mine = tallies.get(cid, empty)
+        return score_tallies(
+            mine,
+            baselines=baselines,
+            goal_weights=weights_of(cid, mine),
+            parent_benchmark=parent_benchmark,
+            weights=weights,
+        )
+
+    def bench_of(cid: str) -> float:  # what score(cid, ...).benchmark_score is, for less
+        mine = tallies.get(cid, empty)
+        means = {g: t.sum_norm / t.uses if t.uses else 0.0 for g, t in mine.items()}
+        return benchmark_score(means, weights_of(cid, mine))
+
+    bench = {cid: bench_of(cid) for cid in meta}
+    return {
+        cid: score(cid, bench.get(m.parents[0]) if m.parents else None) for cid, m in meta.items()
+    }
 
 
 def paired_diffs(child: Sequence[Judgment], elite: Sequence[Judgment]) -> tuple[float, ...]:

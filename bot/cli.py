@@ -168,10 +168,21 @@ mutations_option = click.option(
 )
 @mutations_option
 @sandbox_option
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="Candidates evaluated at once, each in a process of its own; about one per core "
+    "(default: [tool.augnes.evaluation] workers, 1).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the generation summaries as JSON.")
 @click.pass_obj
 def run(
-    obj: AppContext, generations: int, until: int | None, mutations: int, as_json: bool
+    obj: AppContext,
+    generations: int,
+    until: int | None,
+    mutations: int,
+    workers: int | None,
+    as_json: bool,
 ) -> None:
     """Run the evolution loop in this repository, with the local forge.
 
@@ -182,7 +193,14 @@ def run(
     """
     from bot.commands.run import run_command
 
-    run_command(obj, generations=generations, until=until, mutations=mutations, as_json=as_json)
+    run_command(
+        obj,
+        generations=generations,
+        until=until,
+        mutations=mutations,
+        workers=workers,
+        as_json=as_json,
+    )
 
 
 @cli.command()
@@ -232,16 +250,34 @@ def status(obj: AppContext, niches: bool, as_json: bool) -> None:
     "evaluated, improved on their parent, merged, and its share of the next children.",
 )
 @click.option("--all", "show_all", is_flag=True, help="Every variant, not only the top 20 by S.")
+@click.option(
+    "--recompute",
+    is_flag=True,
+    help="Recompute every aggregate from lineage/judgments.jsonl in one streaming pass and "
+    "check strategy_stats.json and regret.json against it (exit 1 on a difference).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def stats(
-    obj: AppContext, goal: str | None, regret: bool, operators: bool, show_all: bool, as_json: bool
+    obj: AppContext,
+    goal: str | None,
+    regret: bool,
+    operators: bool,
+    show_all: bool,
+    recompute: bool,
+    as_json: bool,
 ) -> None:
     """Per variant and per goal: uses, fails, mean_reward, avg_advantage, S and regret."""
     from bot.commands.stats import stats_command
 
     stats_command(
-        obj, goal=goal, regret=regret, show_all=show_all, as_json=as_json, operators=operators
+        obj,
+        goal=goal,
+        regret=regret,
+        show_all=show_all,
+        as_json=as_json,
+        operators=operators,
+        recompute=recompute,
     )
 
 

@@ -8,10 +8,11 @@ import hashlib
 import io
 import os
 import re
+import subprocess
 import tempfile
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import git
@@ -71,6 +72,30 @@ class Repo:
             return None
         data: bytes = blob.data_stream.read()
         return data
+
+    @contextlib.contextmanager
+    def stream_file(self, commit: str, path: str) -> Iterator[Iterator[bytes]]:
+        """The lines of `path` at `commit`, read as they come (a file of any size in little
+        memory); no lines when the file is not there."""
+        if self.tree_sha(commit, path) is None:
+            yield iter(())
+            return
+        proc = subprocess.Popen(
+            ["git", "-C", str(self.root), "cat-file", "blob", f"{commit}:{path}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None
+        try:
+            yield iter(proc.stdout)
+        finally:
+            stopped = proc.poll() is None  # the reader did not read to the end
+            if stopped:
+                proc.kill()
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            proc.stdout.close()
+            if proc.wait() and not stopped:
+                raise RepoError(f"reading {path} at {commit[:10]}: {err.strip()}")
 
     def tree_sha(self, commit: str, path: str) -> str | None:
         """The object id at `path` in `commit` (commits never change, so it is remembered)."""

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Mapping
 
 import click
 
+from bot.aggregate import aggregate
+from bot.archive import meta_from_record, score_all
 from bot.cli import AppContext
 from bot.commands.tables import table
 from bot.errors import LineageFileError
 from bot.lineage_files import load_json
-from bot.records import OperatorStats, RegretFile
+from bot.loop_state import goal_weights, weights_of
+from bot.records import OperatorStats, RegretFile, StrategyStatsFile
 from bot.workspace import Workspace
 
 
@@ -23,6 +28,7 @@ def stats_command(
     show_all: bool,
     as_json: bool,
     operators: bool = False,
+    recompute: bool = False,
 ) -> None:
     ws = Workspace.open(obj.root)
     main = ws.main_sha()
@@ -35,6 +41,9 @@ def stats_command(
         ws.suite.goal(goal)  # a clear error for an unknown goal
     if operators:
         _operators(stats.operators, as_json=as_json)
+        return
+    if recompute:
+        _recompute(ws, main, stats, as_json=as_json)
         return
     if regret:
         data = ws.repo.read_file(main, ws.lineage("regret.json")) or b"{}"
@@ -158,3 +167,104 @@ def _operators(records: Mapping[str, OperatorStats], *, as_json: bool) -> None:
         "success: evaluated children that beat their parent's benchmark_score; share: of the "
         "next children (a bandit on that record)"
     )
+
+
+# fields of a variant that follow from its judgments, and how closely they are written
+CHECKED = {
+    "uses": 0,
+    "fails": 0,
+    "mean_reward": 2e-6,
+    "avg_advantage": 2e-6,
+    "benchmark_score": 2e-6,
+    "delta_score": 2e-6,
+    "selection_score": 2e-6,
+    "sum_regret": 2e-4,
+}
+
+
+def _recompute(ws: Workspace, main: str, stats: StrategyStatsFile, *, as_json: bool) -> None:
+    """Every aggregate recomputed from judgments.jsonl in one streaming pass, compared with
+    the committed strategy_stats.json and regret.json; exit 1 on any difference."""
+    path = ws.lineage("judgments.jsonl")
+    started = time.perf_counter()
+    with ws.repo.stream_file(main, path) as lines:
+        agg = aggregate(lines, window=ws.config.selection.stats_window, source=path)
+    meta = {cid: meta_from_record(v) for cid, v in stats.variants.items()}
+    scores = score_all(
+        meta,
+        agg.tallies,
+        baselines=agg.baselines(),
+        weights=weights_of(ws),
+        goal_weights=goal_weights(ws),
+        strategy_goals=ws.strategy_goals(main) if ws.suite.members else None,
+    )
+    differences: list[str] = [*agg.problems]
+    if agg.duplicates:
+        differences.append(f"{path}: {agg.duplicates} judgment(s) appear more than once")
+    unknown = sorted(set(agg.tallies) - set(meta))
+    if unknown:
+        differences.append(
+            f"{path}: judgments of {len(unknown)} variant(s) that strategy_stats.json does not "
+            f"list, e.g. {unknown[0]}"
+        )
+    for cid, v in sorted(stats.variants.items()):
+        mine = scores[cid]
+        for name, tolerance in CHECKED.items():
+            theirs, ours = getattr(v, name), getattr(mine, name)
+            if abs(theirs - ours) > tolerance * max(1.0, abs(ours)):
+                differences.append(f"{cid}: {name} is {theirs} on {ws.base}, recomputed {ours:.6g}")
+    regret_path = ws.lineage("regret.json")
+    data = ws.repo.read_file(main, regret_path)
+    recomputed = agg.regret(generation=stats.generation)
+    if data is not None:
+        committed = load_json(data, RegretFile, source=regret_path)
+        differences += _regret_differences(committed, recomputed)
+    seconds = time.perf_counter() - started
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "judgments": agg.judgments,
+                    "variants": len(agg.tallies),
+                    "seconds": round(seconds, 3),
+                    "differences": differences,
+                    "regret": recomputed.model_dump(mode="json"),
+                },
+                indent=2,
+            )
+        )
+    else:
+        for line in differences:
+            click.echo(line)
+        verdict = "differ" if differences else "match"
+        click.echo(
+            f"{agg.judgments} judgments of {len(agg.tallies)} variant(s) read in {seconds:.1f} s: "
+            f"strategy_stats.json and regret.json on {ws.base} {verdict}"
+            + (f" ({len(differences)} difference(s))" if differences else "")
+        )
+    if differences:
+        raise SystemExit(1)
+
+
+def _regret_differences(committed: RegretFile, recomputed: RegretFile) -> list[str]:
+    out = []
+    for goal in sorted(set(committed.goals) | set(recomputed.goals)):
+        a, b = committed.goals.get(goal), recomputed.goals.get(goal)
+        if a is None or b is None:
+            out.append(
+                f"regret.json: goal {goal} is only in the {'recomputed' if a is None else 'committed'} file"
+            )
+            continue
+        if a.judgments != b.judgments or abs(a.sum_regret - b.sum_regret) > 1e-3 * max(
+            1.0, abs(b.sum_regret)
+        ):
+            out.append(
+                f"regret.json: goal {goal}: {a.judgments} judgments, sum {a.sum_regret} "
+                f"committed; recomputed {b.judgments}, {b.sum_regret}"
+            )
+        for q, value in b.distribution.items():  # values are counted at 4 significant digits
+            if abs(a.distribution.get(q, math.nan) - value) > 1e-3 * max(1.0, abs(value)):
+                out.append(
+                    f"regret.json: goal {goal}: {q} is {a.distribution.get(q)}, recomputed {value}"
+                )
+    return out
