@@ -8,7 +8,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -79,16 +79,20 @@ class Evaluating(Learning):
         candidate that is handed a world model runs in this process, between the others."""
         if self._workers is None:
             self._workers = Workers(self.cfg.evaluation.workers, self.cfg.evaluation)
+        workers = self._workers
         done = len(journal.entries) - len(todo)
         baselines = {e.candidate_id for e in todo if e.baseline}  # not yet recorded
         waiting = list(todo)
-        running: dict[str, Future[Outcome]] = {}
+        running: dict[str, Future[Outcome]] = {}  # submitted, not yet recorded
         with ExitStack() as stack:
-            for e in todo:
-                while waiting and len(running) < self._workers.count:
+
+            def top_up() -> None:
+                """Start candidates while a worker is free (a finished candidate waiting for
+                its turn to be recorded does not hold one)."""
+                while waiting and sum(not f.done() for f in running.values()) < workers.count:
                     nxt = waiting[0]
                     if not nxt.baseline and any(cid in running for cid in baselines):
-                        break
+                        return
                     waiting.pop(0)
                     self._started(journal, nxt)
                     job = self._job(nxt, archive, self._export(nxt, stack))
@@ -98,10 +102,16 @@ class Evaluating(Learning):
                         ran.set_result(run_job(job, self.sandbox, self.pool, models=models))
                         running[nxt.candidate_id] = ran
                         continue
-                    observing = self._observing()
-                    if observing is not None:
+                    if self._observing() is not None:
                         job = replace(job, transitions=self.cfg.world_model.transitions)
-                    running[nxt.candidate_id] = self._workers.submit(job)
+                    running[nxt.candidate_id] = workers.submit(job)
+
+            for e in todo:
+                top_up()
+                mine = running[e.candidate_id]
+                while not mine.done():
+                    wait([f for f in running.values() if not f.done()], return_when=FIRST_COMPLETED)
+                    top_up()
                 outcome = running.pop(e.candidate_id).result()
                 if outcome.transitions is not None and (observed := self._observing()) is not None:
                     merge_transitions(observed, outcome.transitions)
