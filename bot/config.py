@@ -48,6 +48,7 @@ class ParentConfig(_Section):
 OperatorName = Literal[
     "perturb",
     "crossover",
+    "resample",
     "code-constant",
     "code-operator",
     "code-condition",
@@ -63,7 +64,7 @@ class VariationConfig(_Section):
     # the operators children may come from (see OPERATOR_NAMES; the code-* ones edit the
     # strategy's source); a bandit shares the children among them by their record of
     # improving on the parent. evolve.yml's input narrows the list.
-    operators: tuple[OperatorName, ...] = Field(("perturb", "crossover"), min_length=1)
+    operators: tuple[OperatorName, ...] = Field(("perturb", "crossover", "resample"), min_length=1)
     sigma: float = Field(0.05, gt=0, le=1)
     rate: float = Field(0.2, gt=0, le=1)
     bandit_floor: float = Field(0.05, ge=0, le=1)  # the least share any operator keeps

@@ -371,7 +371,7 @@ class Planning(LoopState):
         entry_file = src.manifest.entry.split(":")[0]
         out: list[str] = []
         for name in self.cfg.variation.operators:
-            if name in ("perturb", "crossover") and not src.manifest.params:
+            if name in ("perturb", "crossover", "resample") and not src.manifest.params:
                 continue
             if name == "crossover" and not any(
                 e.niche == parent.niche and e.candidate_id != parent.candidate_id for e in pool
@@ -437,7 +437,7 @@ class Planning(LoopState):
         parents = [parent.candidate_id]
         changed: dict[str, str] = {}
         tokens, cost = 0, 0.0
-        if op in ("perturb", "crossover"):
+        if op in ("perturb", "crossover", "resample"):
             values = [first.params]
             if op == "crossover":
                 same = [e for e in pool if e.niche == parent.niche]

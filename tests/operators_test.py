@@ -5,6 +5,7 @@ import random
 from bot.manifest import parse_manifest
 from bot.operators.crossover import UniformCrossover
 from bot.operators.perturb import GaussianPerturbation
+from bot.operators.resample import UniformResample
 
 MANIFEST = parse_manifest(
     """
@@ -61,3 +62,22 @@ def test_crossover_takes_each_parameter_from_one_parent() -> None:
             assert child[name] in (PARENT[name], other[name])
             seen.add((name, child[name] == other[name]))
     assert len(seen) == 8  # every parameter came from each parent at least once
+
+
+def test_resampling_jumps_anywhere_in_range_and_always_changes_something() -> None:
+    op = UniformResample(rate=0.2)
+    xs, ns = [], set()
+    for seed in range(300):
+        child, summary = op.apply(MANIFEST, [PARENT], rng=random.Random(seed))
+        assert child != PARENT and summary.startswith("resample ")
+        assert op.apply(MANIFEST, [PARENT], rng=random.Random(seed))[0] == child
+        assert -1 <= child["x"] <= 1 and child["c"] in ("a", "b", "c")
+        assert isinstance(child["n"], int) and 1 <= child["n"] <= 4
+        assert len(child["v"]) == 5 and all(0 <= v <= 10 for v in child["v"])
+        if child["x"] != PARENT["x"]:
+            xs.append(child["x"])
+        if child["n"] != PARENT["n"]:
+            ns.add(child["n"])
+    # far jumps, not steps: the whole range is reached, every other integer drawn
+    assert min(xs) < -0.8 and max(xs) > 0.8
+    assert ns == {1, 3, 4}

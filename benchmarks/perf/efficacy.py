@@ -19,7 +19,8 @@ evaluation session (same worker, same harness, same scoring) on the scratch clon
 The search space of the baselines is the declared parameters of the suite's strategies. A
 genome is one gene choosing the strategy plus every strategy's parameters scaled to [0, 1]
 (categoricals by index), starting from the seeds' values; DEAP varies individuals with the
-bot's own operators (Gaussian perturbation and uniform crossover, same sigma and rate);
+bot's own operators (Gaussian perturbation, uniform resampling, uniform crossover; same sigma
+and rate);
 pyribs' Gaussian emitter uses the same sigma in the scaled space, over a grid of strategy
 × complexity bin (the bot's niches).
 
@@ -285,8 +286,9 @@ def run_random(space: Space, evaluate: Evaluator, seed: int) -> None:
 
 
 def run_deap(space: Space, evaluate: Evaluator, seed: int, *, sigma: float, rate: float) -> None:
-    """DEAP's (mu+lambda): mu = lambda = 8, varOr with the bot's own perturbation and
-    uniform crossover (crossover between two strategies falls back to perturbation)."""
+    """DEAP's (mu+lambda): mu = lambda = 8, varOr with the bot's own operators: mutation is
+    its Gaussian perturbation or its uniform resampling (even odds), crossover its uniform
+    crossover (between two strategies it falls back to mutation)."""
     from deap import algorithms, base, creator, tools
 
     if not hasattr(creator, "AugnesFitness"):
@@ -302,7 +304,8 @@ def run_deap(space: Space, evaluate: Evaluator, seed: int, *, sigma: float, rate
         return ind
 
     def mutate(ind: Any) -> tuple[Any]:
-        child, _ = ops["perturb"].apply(space.manifests[ind.strategy], [dict(ind)], rng=rng)
+        op = ops[rng.choice(("perturb", "resample"))]
+        child, _ = op.apply(space.manifests[ind.strategy], [dict(ind)], rng=rng)
         ind.clear()
         ind.update(child)
         return (ind,)

@@ -42,7 +42,7 @@ METHODS = {
 SUITES = ("control", "binpacking")
 
 FULL = {
-    "efficacy": ["--budget", "80", "--seeds", "5"],
+    "efficacy": ["--budget", "60", "--seeds", "5"],
     "overhead": ["--generations", "6", "--mutations", "4", "--throughput-mutations", "8"],
     "scale": [],
     "sandbox": ["--repeats", "20", "--podman"],
@@ -253,7 +253,7 @@ def efficacy(data: Path, figures: Path) -> tuple[str, dict[str, Any]]:
         "itself with the local forge and the sandbox; (b) is the same loop configured as "
         'v0.6 (`parents.policy = "best"`, `selection.formula = "v06"`, no niche '
         "founding). (c)–(e) search the strategies' declared parameters through the bot's own "
-        "evaluation session; DEAP varies with the bot's perturbation and crossover, pyribs "
+        "evaluation session; DEAP varies with the bot's perturbation, resampling and crossover, pyribs "
         "with a Gaussian emitter of the same sigma over a strategy × complexity grid. "
         "Method: `benchmarks/perf/efficacy.py`.",
         "",

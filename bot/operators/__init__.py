@@ -25,9 +25,11 @@ class Operator(Protocol):
 def operators(*, sigma: float, rate: float) -> dict[str, Operator]:
     from bot.operators.crossover import UniformCrossover
     from bot.operators.perturb import GaussianPerturbation
+    from bot.operators.resample import UniformResample
 
     registry: dict[str, Operator] = {
         "perturb": GaussianPerturbation(sigma=sigma, rate=rate),
         "crossover": UniformCrossover(),
+        "resample": UniformResample(rate=rate),
     }
     return registry
