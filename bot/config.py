@@ -40,6 +40,9 @@ class ParentConfig(_Section):
     # "archive": DGM-style, any archived variant by its weight; "best": every child from the
     # single best elite on main (the v0.6 loop, kept to compare with)
     policy: Literal["archive", "best"] = "archive"
+    # with "archive": the share of each generation's children drawn from the best elite
+    # (exploitation), the rest from the archive by the weights below (exploration)
+    elite_share: float = Field(0.5, ge=0, le=1)
     k: float = Field(10.0, gt=0, le=1000)
     s_mid: float | Literal["median"] = "median"
     mutation_boost: float = Field(2.0, ge=1, le=100)

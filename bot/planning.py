@@ -312,8 +312,18 @@ class Planning(LoopState):
         near = {m.novelty for m in archive.meta.values() if m.novelty}
         records = operator_records(archive, scores)
         entries: list[Entry] = []
-        for parent in choose_parents(
-            pool, count=mutations, k=pc.k, s_mid=s_mid, boost=pc.mutation_boost, rng=rng
+        # a share of the children comes from the best elite (exploit), the rest from the
+        # whole archive by DGM weights (explore)
+        elites = [e for e in pool if archive.meta[e.candidate_id].status == "elite"]
+        exploit = round(mutations * pc.elite_share) if elites and pc.policy == "archive" else 0
+        best = [max(elites, key=lambda e: (e.score, e.candidate_id))] * exploit if elites else []
+        for parent in best + choose_parents(
+            pool,
+            count=mutations - exploit,
+            k=pc.k,
+            s_mid=s_mid,
+            boost=pc.mutation_boost,
+            rng=rng,
         ):
             share = shares(
                 self._applicable(archive, parent, pool),

@@ -151,6 +151,26 @@ def test_the_v06_policy_draws_every_child_from_the_single_best(seeded_repo: Path
     assert stats.variants[parents[2]].strategy == stats.variants[parents[1]].strategy
 
 
+@pytest.mark.parametrize("share", [0.5, 0.0])
+def test_a_share_of_children_comes_from_the_best_elite(seeded_repo: Path, share: float) -> None:
+    pyproject = seeded_repo / "pyproject.toml"
+    commit_file(
+        seeded_repo,
+        "pyproject.toml",
+        pyproject.read_text() + f"\n[tool.augnes.parents]\nelite_share = {share}\n",
+    )
+    run(seeded_repo, generations=1, mutations=4)
+    stats, _ = lineage(seeded_repo)
+    seeds = [v for v in stats.variants.values() if v.generation == 0]
+    best = max(seeds, key=lambda v: v.selection_score).candidate_id
+    children = [v for v in stats.variants.values() if v.generation == 1]
+    from_best = sum(1 for v in children if v.parents[0] == best)
+    if share:
+        assert len(children) == 4 and from_best >= 2
+    else:  # only the DGM weights: some child comes from another variant than the best
+        assert from_best < len(children)
+
+
 def test_a_broken_manifest_is_reported_and_the_others_still_run(seeded_repo: Path) -> None:
     manifest = seeded_repo / "strategies" / "mlp" / "strategy.toml"
     commit_file(
