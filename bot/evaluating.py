@@ -76,7 +76,8 @@ class Evaluating(Learning):
     def _evaluate_at_once(self, journal: Journal, todo: list[Entry], archive: Archive) -> None:
         """`evaluation.workers` candidates at once in worker processes; results recorded in
         plan order. Children wait for this generation's baselines (their elites). A
-        candidate that is handed a world model runs in this process, between the others."""
+        candidate that is handed a world model runs in this process, on a thread beside
+        the worker processes."""
         if self._workers is None:
             self._workers = Workers(self.cfg.evaluation.workers, self.cfg.evaluation)
         workers = self._workers
@@ -84,12 +85,19 @@ class Evaluating(Learning):
         baselines = {e.candidate_id for e in todo if e.baseline}  # not yet recorded
         waiting = list(todo)
         running: dict[str, Future[Outcome]] = {}  # submitted, not yet recorded
-        with ExitStack() as stack:
+        with (
+            ExitStack() as stack,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="augnes-models") as here,
+        ):
+            inline: set[str] = set()  # candidates on this process's thread
+
+            def busy() -> int:
+                return sum(not f.done() for c, f in running.items() if c not in inline)
 
             def top_up() -> None:
                 """Start candidates while a worker is free (a finished candidate waiting for
                 its turn to be recorded does not hold one)."""
-                while waiting and sum(not f.done() for f in running.values()) < workers.count:
+                while waiting and busy() < workers.count:
                     nxt = waiting[0]
                     if not nxt.baseline and any(cid in running for cid in baselines):
                         return
@@ -97,10 +105,11 @@ class Evaluating(Learning):
                     self._started(journal, nxt)
                     job = self._job(nxt, archive, self._export(nxt, stack))
                     models = self._feed(nxt)
-                    if models is not None:
-                        ran: Future[Outcome] = Future()
-                        ran.set_result(run_job(job, self.sandbox, self.pool, models=models))
-                        running[nxt.candidate_id] = ran
+                    if models is not None:  # in this process, on a thread of its own
+                        inline.add(nxt.candidate_id)
+                        running[nxt.candidate_id] = here.submit(
+                            run_job, job, self.sandbox, self.pool, models=models
+                        )
                         continue
                     if self._observing() is not None:
                         job = replace(job, transitions=self.cfg.world_model.transitions)
