@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -50,6 +53,18 @@ def _git_identity(
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     for key, value in GIT_ENV.items():
         monkeypatch.setenv(key, value)
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """A script under benchmarks/perf/ imported as a module (`name` without .py)."""
+    spec = importlib.util.spec_from_file_location(
+        f"perf_{name}", ROOT / "benchmarks" / "perf" / f"{name}.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[f"perf_{name}"] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def git(repo: Path, *args: str) -> str:

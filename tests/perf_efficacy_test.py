@@ -3,31 +3,16 @@ shape (the numbers themselves belong to the report, not to tests)."""
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 
 from bot.manifest import dump_params, parse_params
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_benchmark
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "efficacy", ROOT / "benchmarks" / "perf" / "efficacy.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["efficacy"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-efficacy = _load()
+efficacy = load_benchmark("efficacy")
 
 
 @pytest.mark.parametrize("suite", ["control", "binpacking"])

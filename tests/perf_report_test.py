@@ -3,27 +3,12 @@ the numbers, and a section whose JSON is missing is left out."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
-from tests.conftest import ROOT
+from tests.conftest import load_benchmark
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "perf_report", ROOT / "benchmarks" / "perf" / "report.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["perf_report"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-report = _load()
+report = load_benchmark("report")
 
 
 def run(method: str, seed: int, gain: float, *, start: float = 0.5) -> dict[str, object]:
