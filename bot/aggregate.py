@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from bot.records import GoalRegret, RegretFile
 from bot.scoring import GoalTally
+from bot.stats import quantiles_of
 
 MAX_PROBLEMS = 20  # corrupt lines reported one by one; the rest are counted
 
@@ -44,9 +45,8 @@ class _Goal:
 @dataclass
 class Aggregate:
     window: int
-    lines: int = 0
     judgments: int = 0
-    tallies: dict[str, dict[str, GoalTally]] = field(default_factory=dict)
+    tallies: dict[str, dict[str, _Tally]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     corrupt: int = 0
     duplicates: int = 0  # judgments beyond the episodes their (variant, goal) ran
@@ -79,8 +79,7 @@ def aggregate(lines: Iterable[bytes | str], *, window: int, source: str) -> Aggr
     agg = Aggregate(window=window)
     tallies, goals = agg.tallies, agg._goals
     decode = json.JSONDecoder().raw_decode
-    number = 0
-    for number, raw in enumerate(lines, start=1):  # noqa: B007 (the count is kept)
+    for number, raw in enumerate(lines, start=1):
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         text = text.strip()
         if not text:
@@ -122,7 +121,6 @@ def aggregate(lines: Iterable[bytes | str], *, window: int, source: str) -> Aggr
         t = mine.get(goal)
         if t is None:
             t = mine[goal] = _Tally()
-        assert isinstance(t, _Tally)
         if episode > t.highest:
             t.highest = episode
         t.uses += 1
@@ -147,7 +145,6 @@ def aggregate(lines: Iterable[bytes | str], *, window: int, source: str) -> Aggr
             per_gen = g.by_generation[generation] = [0.0, 0]
         per_gen[0] += regret
         per_gen[1] += 1
-    agg.lines = number
     agg.judgments = sum(t.uses for goals_of in tallies.values() for t in goals_of.values())
     if agg.corrupt > len(agg.problems):
         agg.problems.append(f"{source}: {agg.corrupt - len(agg.problems)} more corrupt line(s)")
@@ -181,9 +178,6 @@ def _why(j: object) -> str:
 def counted_quantiles(counts: Mapping[float, int]) -> dict[str, float]:
     """`bot.stats.quantiles` over values given as value -> how many times."""
     ordered = sorted(counts.items())
-    n = sum(c for _, c in ordered)
-    if not n:
-        return {}
 
     def nth(i: int) -> float:  # the i-th smallest value, 0-based
         seen = 0
@@ -193,14 +187,4 @@ def counted_quantiles(counts: Mapping[float, int]) -> dict[str, float]:
                 return value
         return ordered[-1][0]
 
-    def at(q: float) -> float:
-        pos = q * (n - 1)
-        low = int(pos)
-        high = min(low + 1, n - 1)
-        a, b = nth(low), nth(high)
-        return a + (b - a) * (pos - low)
-
-    return {
-        k: round(at(q), 4)
-        for k, q in (("min", 0), ("p25", 0.25), ("median", 0.5), ("p75", 0.75), ("max", 1))
-    }
+    return quantiles_of(sum(c for _, c in ordered), nth)

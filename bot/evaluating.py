@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import replace
@@ -16,7 +16,7 @@ from typing import Any
 
 from bot.archive import Archive
 from bot.evaluator import Episode
-from bot.goals import Goal
+from bot.goals import Goal, Suite
 from bot.journal import Entry, Journal
 from bot.learning import Learning
 from bot.lineage_files import append_jsonl
@@ -244,20 +244,7 @@ class Evaluating(Learning):
         self, e: Entry, episodes: Sequence[Episode], archive: Archive, g: int
     ) -> list[Judgment]:
         baselines = archive.baselines(window=self.cfg.selection.stats_window)
-        norms = {}
-        for ep in episodes:
-            goal = self.ws.suite.goal(ep.goal_id)
-            norms[(ep.goal_id, ep.episode)] = reward_norm(
-                ep.reward, min_reward=goal.min_reward, optimal_reward=goal.optimal_reward
-            )
-        per_goal: dict[str, list[float]] = {}
-        for (goal_id, _), value in norms.items():
-            per_goal.setdefault(goal_id, []).append(value)
-        scored = {g.goal_id for g in self._goals(e)}
-        bench = benchmark_score(
-            {k: sum(v) / len(v) for k, v in per_goal.items()},
-            {g: w for g, w in self.goal_weights.items() if g in scored},
-        )
+        norms, bench = episode_scores(episodes, self.ws.suite, self.goal_weights, self._goals(e))
         ts = _now()
         out = []
         for ep in episodes:
@@ -291,6 +278,31 @@ class Evaluating(Learning):
                 )
             )
         return out
+
+
+def episode_scores(
+    episodes: Sequence[Episode],
+    suite: Suite,
+    goal_weights: Mapping[str, float],
+    goals: Sequence[Goal],
+) -> tuple[dict[tuple[str, int], float], float]:
+    """Each episode's reward_norm by (goal, episode), and their benchmark_score over `goals`
+    (the strategy's) with the scored goals' weights."""
+    norms = {}
+    for ep in episodes:
+        goal = suite.goal(ep.goal_id)
+        norms[(ep.goal_id, ep.episode)] = reward_norm(
+            ep.reward, min_reward=goal.min_reward, optimal_reward=goal.optimal_reward
+        )
+    per_goal: dict[str, list[float]] = {}
+    for (goal_id, _), value in norms.items():
+        per_goal.setdefault(goal_id, []).append(value)
+    scored = {g.goal_id for g in goals}
+    bench = benchmark_score(
+        {k: sum(v) / len(v) for k, v in per_goal.items()},
+        {g: w for g, w in goal_weights.items() if g in scored},
+    )
+    return norms, bench
 
 
 def _waiting_for(e: Entry, worker: Future[Worker]) -> Callable[[], Worker]:

@@ -300,12 +300,13 @@ class Planning(LoopState):
         # a variant no enabled operator can act on (no parameters, no code operators) would
         # take a child's slot and give none
         pool = [e for e in pool if self._applicable(archive, e, pool)]
-        if self.cfg.parents.policy == "best":
-            elites = [e for e in pool if archive.meta[e.candidate_id].status == "elite"]
-            pool = [max(elites, key=lambda e: (e.score, e.candidate_id))] if elites else []
+        pc = self.cfg.parents
+        elites = [e for e in pool if archive.meta[e.candidate_id].status == "elite"]
+        best = max(elites, key=lambda e: (e.score, e.candidate_id), default=None)
+        if pc.policy == "best":  # the v0.6 loop: the best elite is the only parent
+            pool = [best] if best is not None else []
         if not pool:
             return []
-        pc = self.cfg.parents
         s_mid = median(e.score for e in pool) if pc.s_mid == "median" else float(pc.s_mid)
         rng = random.Random(f"{self.cfg.seed}:{g}:plan")
         known = archive.contents() | planned
@@ -314,12 +315,11 @@ class Planning(LoopState):
         entries: list[Entry] = []
         # a share of the children comes from the best elite (exploit), the rest from the
         # whole archive by DGM weights (explore)
-        elites = [e for e in pool if archive.meta[e.candidate_id].status == "elite"]
-        exploit = round(mutations * pc.elite_share) if elites and pc.policy == "archive" else 0
-        best = [max(elites, key=lambda e: (e.score, e.candidate_id))] * exploit if elites else []
-        for parent in best + choose_parents(
+        exploit = round(mutations * pc.elite_share) if pc.policy == "archive" else 0
+        from_best = [best] * exploit if best is not None else []
+        for parent in from_best + choose_parents(
             pool,
-            count=mutations - exploit,
+            count=mutations - len(from_best),
             k=pc.k,
             s_mid=s_mid,
             boost=pc.mutation_boost,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from bot.archive import Archive, meta_as_record
 from bot.records import (
@@ -113,14 +113,20 @@ def build_stats(
 
 def quantiles(values: Sequence[float]) -> dict[str, float]:
     ordered = sorted(values)
-    if not ordered:
+    return quantiles_of(len(ordered), ordered.__getitem__)
+
+
+def quantiles_of(n: int, nth: Callable[[int], float]) -> dict[str, float]:
+    """min, p25, median, p75 and max (linear interpolation) of n sorted values, the i-th
+    smallest (0-based) given by `nth`; {} for none."""
+    if not n:
         return {}
 
     def at(q: float) -> float:
-        pos = q * (len(ordered) - 1)
+        pos = q * (n - 1)
         low = int(pos)
-        high = min(low + 1, len(ordered) - 1)
-        return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+        a, b = nth(low), nth(min(low + 1, n - 1))
+        return a + (b - a) * (pos - low)
 
     return {
         k: round(at(q), 4)

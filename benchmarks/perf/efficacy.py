@@ -55,12 +55,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from common import clone  # noqa: E402
 
+from bot.evaluating import episode_scores  # noqa: E402
 from bot.evaluator import EnvPool, Session  # noqa: E402
 from bot.goals import Goal  # noqa: E402
 from bot.manifest import PARAMS, Manifest, ParamValue, dump_params, read_strategy  # noqa: E402
 from bot.operators import operators  # noqa: E402
 from bot.sandbox import open_sandbox  # noqa: E402
-from bot.scoring import benchmark_score, reward_norm  # noqa: E402
 from bot.workspace import Workspace  # noqa: E402
 
 METHODS = ("augnes", "v06", "random", "deap", "ribs")
@@ -252,19 +252,8 @@ class Evaluator:
             episodes = session.run(plan)
             self.episode_s += session.episode_seconds
         shutil.rmtree(where.parent, ignore_errors=True)
-        per_goal: dict[str, list[float]] = {}
-        for ep in episodes:
-            goal = self.ws.suite.goal(ep.goal_id)
-            per_goal.setdefault(ep.goal_id, []).append(
-                reward_norm(
-                    ep.reward, min_reward=goal.min_reward, optimal_reward=goal.optimal_reward
-                )
-            )
-        scored = {g.goal_id for g in goals}
-        weights = {g: w for g, w in self.ws.suite.scored_weights().items() if g in scored}
-        score = round(
-            min(1.0, benchmark_score({k: sum(v) / len(v) for k, v in per_goal.items()}, weights)), 6
-        )
+        _, bench = episode_scores(episodes, self.ws.suite, self.ws.suite.scored_weights(), goals)
+        score = round(min(1.0, bench), 6)
         self.episodes += len(episodes)
         self.cache[key] = score
         if not self.curve or score > self.curve[-1]:

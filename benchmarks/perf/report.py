@@ -1,7 +1,7 @@
 """The benchmark report: run every benchmark, then write PERFORMANCE.md with tables, plots
 and what they mean, and the raw JSON beside it.
 
-    python benchmarks/perf/report.py            # the real figures (about an hour and a half)
+    python benchmarks/perf/report.py            # the real figures (about two hours on two cores)
     python benchmarks/perf/report.py --quick    # the same pipeline in minutes, small sizes
     python benchmarks/perf/report.py --render   # only rewrite the report from the JSON
 
@@ -31,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from bot.plots import Panel, figure  # noqa: E402
+from bot.stats import quantiles  # noqa: E402
 
 METHODS = {
     "augnes": "(a) Augnes loop",
@@ -146,7 +147,7 @@ def best_at(run: dict[str, Any], episodes: float) -> float | None:
     return best
 
 
-def efficacy(data: Path, figures: Path) -> tuple[str, dict[str, Any]]:
+def efficacy(data: Path) -> tuple[str, dict[str, Any]]:
     out = ["## 1. Efficacy at an equal evaluation budget", ""]
     verdicts: dict[str, Any] = {}
     panels: list[Panel] = []
@@ -269,7 +270,7 @@ def efficacy(data: Path, figures: Path) -> tuple[str, dict[str, Any]]:
                             ylabel="best benchmark_score", series=series))  # fmt: skip
         panels.append(Panel(
             f"{suite}: gain at the budget (pp)", ylabel="gain (pp)",
-            boxes=[(m, _five(g), statistics.mean(g)) for m, g in gains.items()]))  # fmt: skip
+            boxes=[(m, quantiles(g), statistics.mean(g)) for m, g in gains.items()]))  # fmt: skip
     if first is None:
         return "", verdicts
     out += [
@@ -292,7 +293,7 @@ def efficacy(data: Path, figures: Path) -> tuple[str, dict[str, Any]]:
         "and pull request; the baselines' are rows in memory.",
         "",
     ]
-    (figures / "efficacy.svg").write_text(
+    (data / "efficacy.svg").write_text(
         figure(panels, columns=2, title="Best benchmark_score against episodes spent")
     )
     intro = [
@@ -311,18 +312,6 @@ def efficacy(data: Path, figures: Path) -> tuple[str, dict[str, Any]]:
         "",
     ]
     return "\n".join(out[:2] + intro + out[2:]), verdicts
-
-
-def _five(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        pos = q * (len(ordered) - 1)
-        low = int(pos)
-        high = min(low + 1, len(ordered) - 1)
-        return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-    return {"min": at(0), "p25": at(0.25), "median": at(0.5), "p75": at(0.75), "max": at(1)}
 
 
 def overhead(data: Path) -> str:
@@ -603,8 +592,7 @@ CHANGES = """## 5. What changed in the code because of these numbers
 
 
 def render(data: Path, report: Path, quick: bool) -> None:
-    figures = data
-    eff, verdicts = efficacy(data, figures)
+    eff, verdicts = efficacy(data)
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True, check=False).stdout.strip()  # fmt: skip
     head = [
