@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from bot.archive import Archive, VariantMeta
 from bot.candidates import (
@@ -19,10 +19,8 @@ from bot.errors import AugnesError, EvaluationError
 from bot.forge import RERUN, STOP, PullRequest
 from bot.journal import Entry, Journal
 from bot.loop_state import Event, LoopState, _now
-from bot.manifest import MANIFEST, PARAMS, dump_params, niche_key, parse_params, renamed
-from bot.operators import operators
-from bot.operators.bandit import Record, choose, shares
-from bot.operators.code import InvalidSource, mutate
+from bot.manifest import PARAMS, niche_key
+from bot.operators.code import InvalidSource
 from bot.operators.llm import (
     Answer,
     ChatClient,
@@ -34,9 +32,10 @@ from bot.operators.llm import (
     scores_text,
     templates,
 )
-from bot.parents import ArchiveEntry, choose_mate, choose_parents
+from bot.parents import ArchiveEntry
+from bot.planner import Planner
 from bot.reflect import active_deferrals
-from bot.scoring import VariantScore, median
+from bot.scoring import VariantScore
 from bot.workspace import StrategySource
 
 log = logging.getLogger(__name__)
@@ -44,15 +43,12 @@ log = logging.getLogger(__name__)
 
 class Planning(LoopState):
     _variation: dict[str, dict[str, int]] = {}
-    _plan_scores: Mapping[str, VariantScore] = {}
     # the prompt-based operator this generation: its client (False: unavailable), templates
     # and what it has spent
     _llm: ChatClient | bool | None = None
     _llm_templates: dict[str, str] = {}
     _llm_usage: Usage = Usage()
     _llm_spent: bool = False
-    _niche_dirs: dict[str, str] = {}
-    _taken: set[str] = set()
 
     # ---- plan: reflect, choose parents, vary ---------------------------------------------
     def _plan(self, g: int, *, mutations: int) -> Journal:
@@ -200,14 +196,18 @@ class Planning(LoopState):
         )
 
     def _ask(
-        self, first: StrategySource, parent: ArchiveEntry, rng: random.Random
+        self,
+        first: StrategySource,
+        parent: ArchiveEntry,
+        scores: Mapping[str, VariantScore],
+        rng: random.Random,
     ) -> Answer | None:
         """One language-model child of `first`; None when the endpoint failed (the operator
         then rests for the rest of this generation); InvalidSource when every answer was
         refused. Every token is counted, refused answers' too."""
         assert isinstance(self._llm, ChatClient)
         name = choose_template(list(self._llm_templates), rng)
-        score = self._plan_scores.get(parent.candidate_id)
+        score = scores.get(parent.candidate_id)
         goals = {g: s.mean_reward_norm for g, s in score.goals.items()} if score else {}
         try:
             answer = propose(
@@ -231,21 +231,6 @@ class Planning(LoopState):
         self._llm_usage.add(answer.usage)
         return answer
 
-    def _niche_folder(self, strategy: str, first: StrategySource, niche: str) -> str:
-        """The folder a child of `strategy` landing in `niche` belongs to: its parent's when
-        the niche is the same (or founding is off), the niche's folder when it has one, else
-        a new folder the child founds, `<family>-<cell>`."""
-        home = niche_key(first.manifest, first.params)
-        if niche == home or not self.cfg.variation.found_niches:
-            return strategy
-        if niche in self._niche_dirs:
-            return self._niche_dirs[niche]
-        base = f"{first.manifest.family}-{niche.rsplit('/', 1)[-1]}"
-        name, n = base, 2
-        while name in self._taken:
-            name, n = f"{base}-{n}", n + 1
-        return name
-
     def _novelty(self, files: Mapping[str, bytes]) -> str:
         return novelty_key(files, digits=self.cfg.variation.novelty_digits, params_file=PARAMS)
 
@@ -267,132 +252,29 @@ class Planning(LoopState):
         *,
         planned: set[str],
     ) -> list[Entry]:
-        scores = self._scores(archive)
         main = self.ws.main_sha()
         _, deferrals = self.ws.committed_deferrals(main)
-        deferred = active_deferrals(
-            [(d.variant, d.until_generation) for d in deferrals], generation=g
-        )
         stats = self.ws.committed_stats(main)
-        boosted = {cid for cid, v in (stats.variants.items() if stats else ()) if v.mutate_next}
-        failed = set(stats.failure_cache if stats else ())
-        children = archive.children()
-        pool = [
-            ArchiveEntry(
-                cid,
-                m.family,
-                m.strategy,
-                scores[cid].selection_score,
-                children.get(cid, 0),
-                cid in boosted,
-            )
-            for cid, m in sorted(archive.meta.items())
-            if m.status in ("elite", "active") and cid not in deferred and m.strategy in sources
-        ]
-        self._variation = {}
-        self._plan_scores = scores
-        # MAP-Elites: each niche's elite lives in a strategy folder of its own on main
-        self._niche_dirs = {
-            niche_key(src.manifest, src.params): name for name, src in sorted(sources.items())
-        }
-        self._taken = set(sources)
         self._llm, self._llm_usage, self._llm_spent = None, Usage(), False
-        # a variant no enabled operator can act on (no parameters, no code operators) would
-        # take a child's slot and give none
-        pool = [e for e in pool if self._applicable(archive, e, pool)]
-        pc = self.cfg.parents
-        elites = [e for e in pool if archive.meta[e.candidate_id].status == "elite"]
-        best = max(elites, key=lambda e: (e.score, e.candidate_id), default=None)
-        if pc.policy == "best":  # the v0.6 loop: the best elite is the only parent
-            pool = [best] if best is not None else []
-        if not pool:
-            return []
-        s_mid = median(e.score for e in pool) if pc.s_mid == "median" else float(pc.s_mid)
-        rng = random.Random(f"{self.cfg.seed}:{g}:plan")
-        known = archive.contents() | planned
-        near = {m.novelty for m in archive.meta.values() if m.novelty}
-        records = operator_records(archive, scores)
-        entries: list[Entry] = []
-        # a share of the children comes from the best elite (exploit), the rest from the
-        # whole archive by DGM weights (explore)
-        exploit = round(mutations * pc.elite_share) if pc.policy == "archive" else 0
-        from_best = [best] * exploit if best is not None else []
-        for parent in from_best + choose_parents(
-            pool,
-            count=mutations - len(from_best),
-            k=pc.k,
-            s_mid=s_mid,
-            boost=pc.mutation_boost,
-            rng=rng,
-        ):
-            share = shares(
-                self._applicable(archive, parent, pool),
-                records,
-                floor=self.cfg.variation.bandit_floor,
-            )
-            for _ in range(self.cfg.variation.max_attempts if share else 0):
-                op = choose(share, rng)
-                op_seed = rng.randrange(2**31)
-                tally = self._variation.setdefault(op, dict.fromkeys(TALLY, 0))
-                tally["attempts"] += 1
-                try:
-                    entry = self._child(archive, parent, pool, op, op_seed, s_mid)
-                except InvalidSource as exc:
-                    tally["made"] += 1
-                    tally["invalid"] += 1
-                    log.debug("%s on %s: discarded (%s)", op, parent.candidate_id, exc)
-                    continue
-                if entry is None:
-                    continue
-                tally["made"] += 1
-                if entry.content in failed:
-                    tally["cached"] += 1
-                    continue
-                if (
-                    entry.content in known
-                    or entry.novelty in near
-                    or entry.candidate_id in archive.meta
-                ):
-                    tally["duplicate"] += 1
-                    continue
-                tally["planned"] += 1
-                known.add(entry.content)
-                near.add(entry.novelty)
-                entries.append(entry)
-                self.emit(Event("planned", g, entry.candidate_id, entry.summary, operator=op))
-                break
-            else:
-                self.emit(
-                    Event(
-                        "problem",
-                        g,
-                        detail=f"no new child of {parent.candidate_id} after "
-                        f"{self.cfg.variation.max_attempts} attempts",
-                    )
-                )
+        planner = Planner(
+            config=self.cfg,
+            archive=archive,
+            scores=self._scores(archive),
+            sources=sources,
+            read=lambda m: self.ws.read_strategy(m.commit, m.strategy),
+            generation=g,
+            emit=self.emit,
+            deferred=active_deferrals(
+                [(d.variant, d.until_generation) for d in deferrals], generation=g
+            ),
+            boosted={cid for cid, v in (stats.variants.items() if stats else ()) if v.mutate_next},
+            failed=set(stats.failure_cache if stats else ()),
+            capacity=self._capacity,
+            llm=_Prompting(self),
+        )
+        entries = planner.children(mutations, planned=planned)
+        self._variation = planner.variation
         return entries
-
-    def _applicable(
-        self, archive: Archive, parent: ArchiveEntry, pool: Sequence[ArchiveEntry]
-    ) -> list[str]:
-        """The enabled operators that can act on this parent."""
-        meta = archive.meta[parent.candidate_id]
-        src = self.ws.read_strategy(meta.commit, meta.strategy)
-        entry_file = src.manifest.entry.split(":")[0]
-        out: list[str] = []
-        for name in self.cfg.variation.operators:
-            if name in ("perturb", "crossover", "resample") and not src.manifest.params:
-                continue
-            if name == "crossover" and not any(
-                e.niche == parent.niche and e.candidate_id != parent.candidate_id for e in pool
-            ):
-                continue
-            if name.startswith("code-") and not entry_file.endswith(".py"):
-                continue
-            if name == "llm" and not self._llm_ready():
-                continue
-            out.append(name)
-        return out
 
     def _llm_ready(self) -> bool:
         """Whether the prompt-based operator can run now: an endpoint is configured (said
@@ -429,115 +311,24 @@ class Planning(LoopState):
             return False
         return True
 
-    def _child(
+
+class _Prompting:
+    """The loop's language-model client, as the planner asks it."""
+
+    def __init__(self, loop: Planning) -> None:
+        self.loop = loop
+
+    def ready(self) -> bool:
+        return self.loop._llm_ready()
+
+    def ask(
         self,
-        archive: Archive,
+        first: StrategySource,
         parent: ArchiveEntry,
-        pool: Sequence[ArchiveEntry],
-        op: str,
-        op_seed: int,
-        s_mid: float,
-    ) -> Entry | None:
-        """A child of `parent` by operator `op`; None when the operator found nothing to
-        change; InvalidSource when a code edit may not be evaluated."""
-        rng = random.Random(op_seed)
-        variation = self.cfg.variation
-        meta = archive.meta[parent.candidate_id]
-        first = self.ws.read_strategy(meta.commit, meta.strategy)
-        parents = [parent.candidate_id]
-        changed: dict[str, str] = {}
-        tokens, cost = 0, 0.0
-        if op in ("perturb", "crossover", "resample"):
-            values = [first.params]
-            if op == "crossover":
-                same = [e for e in pool if e.niche == parent.niche]
-                mate = choose_mate(
-                    parent,
-                    same,
-                    k=self.cfg.parents.k,
-                    s_mid=s_mid,
-                    boost=self.cfg.parents.mutation_boost,
-                    rng=rng,
-                )
-                if mate is None:
-                    return None
-                parents.append(mate.candidate_id)
-                other = archive.meta[mate.candidate_id]
-                values.append(self.ws.read_strategy(other.commit, other.strategy).params)
-            ops = operators(sigma=variation.sigma, rate=variation.rate)
-            child, summary = ops[op].apply(first.manifest, values, rng=rng)
-            if first.manifest.world_model is not None:  # the capacity decision sets the ceiling
-                cap, why = self._capacity()
-                capped = first.manifest.capped(child, cap)
-                if capped != child:
-                    child = capped
-                    summary += f"; model capacity capped at {cap} ({why})"
-            changed[PARAMS] = dump_params(child)
-        elif op == "llm":
-            answer = self._ask(first, parent, rng)
-            if answer is None:
-                return None
-            changed, summary = answer.files, f"llm ({answer.template}): {answer.summary}"
-            child = (
-                parse_params(changed[PARAMS], first.manifest, source=PARAMS)
-                if PARAMS in changed
-                else first.params
-            )
-            tokens, cost = answer.usage.tokens, answer.usage.cost
-        else:
-            entry_file = first.manifest.entry.split(":")[0]
-            edit = mutate(
-                op,
-                first.files[entry_file].decode(),
-                rng=rng,
-                sigma=variation.sigma,
-                allowed_imports=variation.allowed_imports,
-                max_bytes=variation.max_source_bytes,
-            )
-            if edit is None:
-                return None
-            changed[entry_file], summary = edit.text, f"{entry_file}: {edit.summary}"
-            child = first.params
-        niche = niche_key(first.manifest, child)
-        target = self._niche_folder(meta.strategy, first, niche)
-        if target != meta.strategy:  # another niche: its folder, or a new one it founds
-            changed[MANIFEST] = renamed(first.files[MANIFEST].decode(), target)
-            summary += f"; niche {niche} ({'new folder' if target not in self._taken else 'its folder'} strategies/{target})"
-        files = {**first.files, **{k: v.encode() for k, v in changed.items()}}
-        content = content_hash(files)
-        return Entry(
-            candidate_id=candidate_id(parents=parents, operator=op, content=content),
-            strategy=target,
-            family=first.manifest.family,
-            niche=niche,
-            parents=parents,
-            operator=op,
-            seed=op_seed,
-            summary=summary,
-            content=content,
-            novelty=self._novelty(files),
-            files=changed,
-            tokens=tokens,
-            cost=round(cost, 6),
-            hidden_dim=hidden if isinstance(hidden := child.get("hidden_dim"), int) else None,
-        )
-
-
-TALLY = ("attempts", "made", "invalid", "duplicate", "cached", "planned")
-
-
-def operator_records(archive: Archive, scores: Mapping[str, VariantScore]) -> dict[str, Record]:
-    """Per operator: its evaluated children, and those that beat their first parent."""
-    evaluated: dict[str, int] = {}
-    improved: dict[str, int] = {}
-    for cid, m in archive.meta.items():
-        if not m.parents or cid not in scores or not scores[cid].uses:
-            continue
-        evaluated[m.operator] = evaluated.get(m.operator, 0) + 1
-        parent = scores.get(m.parents[0])
-        if parent is not None and scores[cid].benchmark_score > parent.benchmark_score:
-            improved[m.operator] = improved.get(m.operator, 0) + 1
-    return {op: Record(n, improved.get(op, 0)) for op, n in evaluated.items()}
+        scores: Mapping[str, VariantScore],
+        rng: random.Random,
+    ) -> Answer | None:
+        return self.loop._ask(first, parent, scores, rng)
 
 
 def _again(m: VariantMeta, pull: PullRequest) -> Entry:

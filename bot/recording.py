@@ -12,7 +12,7 @@ from bot.learning import Learning
 from bot.lineage_files import atomic_write, dump_json, jsonl_line
 from bot.loop_state import Event, _now
 from bot.operators.bandit import shares
-from bot.planning import operator_records
+from bot.planner import operator_records
 from bot.plots import regret_figure
 from bot.records import Deferral, GenerationSummary, OperatorStats, StrategyStatsFile
 from bot.reflect import reflect

@@ -1,0 +1,315 @@
+"""Choose parents and make their children: the search's decisions for one generation, over
+an archive in memory. Nothing here touches git, the forge or the sandbox — the loop hands it
+what it read from `main`, and the efficacy benchmark drives the very same planner on its own
+records."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot.archive import Archive, VariantMeta
+from bot.candidates import candidate_id, content_hash, novelty_key
+from bot.config import Config
+from bot.journal import Entry
+from bot.loop_state import Event
+from bot.manifest import MANIFEST, PARAMS, dump_params, niche_key, parse_params, renamed
+from bot.operators import operators
+from bot.operators.bandit import Record, choose, shares
+from bot.operators.code import InvalidSource, mutate
+from bot.operators.llm import Answer
+from bot.parents import ArchiveEntry, choose_mate, choose_parents
+from bot.scoring import VariantScore, median
+from bot.workspace import StrategySource
+
+log = logging.getLogger(__name__)
+
+TALLY = ("attempts", "made", "invalid", "duplicate", "cached", "planned")
+PARAMETER_OPERATORS = ("perturb", "crossover", "resample")
+
+
+class LanguageModel(Protocol):
+    """The prompt-based operator, as the planner sees it (the loop owns the client)."""
+
+    def ready(self) -> bool:
+        """Whether it can answer now (an endpoint, budget left, not failed)."""
+        ...
+
+    def ask(
+        self,
+        first: StrategySource,
+        parent: ArchiveEntry,
+        scores: Mapping[str, VariantScore],
+        rng: random.Random,
+    ) -> Answer | None:
+        """A child of `first`, None when the endpoint failed; raises InvalidSource when every
+        answer was refused."""
+        ...
+
+
+@dataclass
+class Planner:
+    """One generation's variation. `read` gives any archived variant's strategy folder;
+    `sources` are the strategies on main."""
+
+    config: Config
+    archive: Archive
+    scores: Mapping[str, VariantScore]
+    sources: Mapping[str, StrategySource]
+    read: Callable[[VariantMeta], StrategySource]
+    generation: int
+    emit: Callable[[Event], None] = lambda event: None
+    deferred: set[str] = field(default_factory=set)
+    boosted: set[str] = field(default_factory=set)  # reflection marked them for mutation
+    failed: set[str] = field(default_factory=set)  # contents that failed before
+    capacity: Callable[[], tuple[int, str]] | None = None  # world-model ceiling and why
+    llm: LanguageModel | None = None
+    variation: dict[str, dict[str, int]] = field(default_factory=dict)  # per operator
+    _niche_dirs: dict[str, str] = field(default_factory=dict, init=False)
+    _taken: set[str] = field(default_factory=set, init=False)
+
+    def pool(self) -> list[ArchiveEntry]:
+        """The variants children may come from, with their scores and children so far."""
+        children = self.archive.children()
+        pool = [
+            ArchiveEntry(
+                cid,
+                m.family,
+                m.strategy,
+                self.scores[cid].selection_score,
+                children.get(cid, 0),
+                cid in self.boosted,
+            )
+            for cid, m in sorted(self.archive.meta.items())
+            if m.status in ("elite", "active")
+            and cid not in self.deferred
+            and m.strategy in self.sources
+        ]
+        # a variant no enabled operator can act on (no parameters, no code operators) would
+        # take a child's slot and give none
+        return [e for e in pool if self.applicable(e, pool)]
+
+    def children(self, mutations: int, *, planned: set[str]) -> list[Entry]:
+        """Up to `mutations` new children; `planned` holds contents already in this plan."""
+        archive, g = self.archive, self.generation
+        # MAP-Elites: each niche's elite lives in a strategy folder of its own on main
+        self._niche_dirs = {
+            niche_key(src.manifest, src.params): name for name, src in sorted(self.sources.items())
+        }
+        self._taken = set(self.sources)
+        pool = self.pool()
+        pc = self.config.parents
+        elites = [e for e in pool if archive.meta[e.candidate_id].status == "elite"]
+        best = max(elites, key=lambda e: (e.score, e.candidate_id), default=None)
+        if pc.policy == "best":  # the v0.6 loop: the best elite is the only parent
+            pool = [best] if best is not None else []
+        if not pool:
+            return []
+        s_mid = median(e.score for e in pool) if pc.s_mid == "median" else float(pc.s_mid)
+        rng = random.Random(f"{self.config.seed}:{g}:plan")
+        known = archive.contents() | planned
+        near = {m.novelty for m in archive.meta.values() if m.novelty}
+        records = operator_records(archive, self.scores)
+        entries: list[Entry] = []
+        # a share of the children comes from the best elite (exploit), the rest from the
+        # whole archive by DGM weights (explore)
+        exploit = round(mutations * pc.elite_share) if pc.policy == "archive" else 0
+        from_best = [best] * exploit if best is not None else []
+        variation = self.config.variation
+        for parent in from_best + choose_parents(
+            pool,
+            count=mutations - len(from_best),
+            k=pc.k,
+            s_mid=s_mid,
+            boost=pc.mutation_boost,
+            rng=rng,
+        ):
+            share = shares(self.applicable(parent, pool), records, floor=variation.bandit_floor)
+            for _ in range(variation.max_attempts if share else 0):
+                op = choose(share, rng)
+                op_seed = rng.randrange(2**31)
+                tally = self.variation.setdefault(op, dict.fromkeys(TALLY, 0))
+                tally["attempts"] += 1
+                try:
+                    entry = self.child(parent, pool, op, op_seed, s_mid)
+                except InvalidSource as exc:
+                    tally["made"] += 1
+                    tally["invalid"] += 1
+                    log.debug("%s on %s: discarded (%s)", op, parent.candidate_id, exc)
+                    continue
+                if entry is None:
+                    continue
+                tally["made"] += 1
+                if entry.content in self.failed:
+                    tally["cached"] += 1
+                    continue
+                if (
+                    entry.content in known
+                    or entry.novelty in near
+                    or entry.candidate_id in archive.meta
+                ):
+                    tally["duplicate"] += 1
+                    continue
+                tally["planned"] += 1
+                known.add(entry.content)
+                near.add(entry.novelty)
+                entries.append(entry)
+                self.emit(Event("planned", g, entry.candidate_id, entry.summary, operator=op))
+                break
+            else:
+                self.emit(
+                    Event(
+                        "problem",
+                        g,
+                        detail=f"no new child of {parent.candidate_id} after "
+                        f"{variation.max_attempts} attempts",
+                    )
+                )
+        return entries
+
+    def applicable(self, parent: ArchiveEntry, pool: Sequence[ArchiveEntry]) -> list[str]:
+        """The enabled operators that can act on this parent."""
+        meta = self.archive.meta[parent.candidate_id]
+        src = self.read(meta)
+        entry_file = src.manifest.entry.split(":")[0]
+        out: list[str] = []
+        for name in self.config.variation.operators:
+            if name in PARAMETER_OPERATORS and not src.manifest.params:
+                continue
+            if name == "crossover" and not any(
+                e.niche == parent.niche and e.candidate_id != parent.candidate_id for e in pool
+            ):
+                continue
+            if name.startswith("code-") and not entry_file.endswith(".py"):
+                continue
+            if name == "llm" and (self.llm is None or not self.llm.ready()):
+                continue
+            out.append(name)
+        return out
+
+    def child(
+        self,
+        parent: ArchiveEntry,
+        pool: Sequence[ArchiveEntry],
+        op: str,
+        op_seed: int,
+        s_mid: float,
+    ) -> Entry | None:
+        """A child of `parent` by operator `op`; None when the operator found nothing to
+        change; InvalidSource when a code edit may not be evaluated."""
+        rng = random.Random(op_seed)
+        variation = self.config.variation
+        meta = self.archive.meta[parent.candidate_id]
+        first = self.read(meta)
+        parents = [parent.candidate_id]
+        changed: dict[str, str] = {}
+        tokens, cost = 0, 0.0
+        if op in PARAMETER_OPERATORS:
+            values = [first.params]
+            if op == "crossover":
+                same = [e for e in pool if e.niche == parent.niche]
+                mate = choose_mate(
+                    parent,
+                    same,
+                    k=self.config.parents.k,
+                    s_mid=s_mid,
+                    boost=self.config.parents.mutation_boost,
+                    rng=rng,
+                )
+                if mate is None:
+                    return None
+                parents.append(mate.candidate_id)
+                values.append(self.read(self.archive.meta[mate.candidate_id]).params)
+            ops = operators(sigma=variation.sigma, rate=variation.rate)
+            child, summary = ops[op].apply(first.manifest, values, rng=rng)
+            if first.manifest.world_model is not None and self.capacity is not None:
+                cap, why = self.capacity()  # the capacity decision sets the ceiling
+                capped = first.manifest.capped(child, cap)
+                if capped != child:
+                    child = capped
+                    summary += f"; model capacity capped at {cap} ({why})"
+            changed[PARAMS] = dump_params(child)
+        elif op == "llm":
+            assert self.llm is not None
+            answer = self.llm.ask(first, parent, self.scores, rng)
+            if answer is None:
+                return None
+            changed, summary = answer.files, f"llm ({answer.template}): {answer.summary}"
+            child = (
+                parse_params(changed[PARAMS], first.manifest, source=PARAMS)
+                if PARAMS in changed
+                else first.params
+            )
+            tokens, cost = answer.usage.tokens, answer.usage.cost
+        else:
+            entry_file = first.manifest.entry.split(":")[0]
+            edit = mutate(
+                op,
+                first.files[entry_file].decode(),
+                rng=rng,
+                sigma=variation.sigma,
+                allowed_imports=variation.allowed_imports,
+                max_bytes=variation.max_source_bytes,
+            )
+            if edit is None:
+                return None
+            changed[entry_file], summary = edit.text, f"{entry_file}: {edit.summary}"
+            child = first.params
+        niche = niche_key(first.manifest, child)
+        target = self.niche_folder(meta.strategy, first, niche)
+        if target != meta.strategy:  # another niche: its folder, or a new one it founds
+            changed[MANIFEST] = renamed(first.files[MANIFEST].decode(), target)
+            summary += f"; niche {niche} ({'new folder' if target not in self._taken else 'its folder'} strategies/{target})"
+        files = {**first.files, **{k: v.encode() for k, v in changed.items()}}
+        content = content_hash(files)
+        return Entry(
+            candidate_id=candidate_id(parents=parents, operator=op, content=content),
+            strategy=target,
+            family=first.manifest.family,
+            niche=niche,
+            parents=parents,
+            operator=op,
+            seed=op_seed,
+            summary=summary,
+            content=content,
+            novelty=self.novelty(files),
+            files=changed,
+            tokens=tokens,
+            cost=round(cost, 6),
+            hidden_dim=hidden if isinstance(hidden := child.get("hidden_dim"), int) else None,
+        )
+
+    def niche_folder(self, strategy: str, first: StrategySource, niche: str) -> str:
+        """The folder a child of `strategy` landing in `niche` belongs to: its parent's when
+        the niche is the same (or founding is off), the niche's folder when it has one, else
+        a new folder the child founds, `<family>-<cell>`."""
+        home = niche_key(first.manifest, first.params)
+        if niche == home or not self.config.variation.found_niches:
+            return strategy
+        if niche in self._niche_dirs:
+            return self._niche_dirs[niche]
+        base = f"{first.manifest.family}-{niche.rsplit('/', 1)[-1]}"
+        name, n = base, 2
+        while name in self._taken:
+            name, n = f"{base}-{n}", n + 1
+        return name
+
+    def novelty(self, files: Mapping[str, bytes]) -> str:
+        return novelty_key(files, digits=self.config.variation.novelty_digits, params_file=PARAMS)
+
+
+def operator_records(archive: Archive, scores: Mapping[str, VariantScore]) -> dict[str, Record]:
+    """Per operator: its evaluated children, and those that beat their first parent."""
+    evaluated: dict[str, int] = {}
+    improved: dict[str, int] = {}
+    for cid, m in archive.meta.items():
+        if not m.parents or cid not in scores or not scores[cid].uses:
+            continue
+        evaluated[m.operator] = evaluated.get(m.operator, 0) + 1
+        parent = scores.get(m.parents[0])
+        if parent is not None and scores[cid].benchmark_score > parent.benchmark_score:
+            improved[m.operator] = improved.get(m.operator, 0) + 1
+    return {op: Record(n, improved.get(op, 0)) for op, n in evaluated.items()}
