@@ -30,6 +30,7 @@ class VariantMeta:
     decision: str = ""
     pr: int | None = None
     early_stopped: bool = False
+    clone: bool = False
     hidden_dim: int | None = None
 
 

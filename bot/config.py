@@ -43,15 +43,24 @@ class ParentConfig(_Section):
     # with "archive": the share of each generation's children drawn from the best elite
     # (exploitation), the rest from the archive by the weights below (exploration)
     elite_share: float = Field(0.5, ge=0, le=1)
-    k: float = Field(10.0, gt=0, le=1000)
+    # weight sigmoid(k·(S − S_mid)/MAD) / (1 + children): S measured in median absolute
+    # deviations of the pool's S from their median, so k means the same at any spread
+    k: float = Field(1.0, gt=0, le=1000)
     s_mid: float | Literal["median"] = "median"
     mutation_boost: float = Field(2.0, ge=1, le=100)
+    # the parents' pool: the `pool_size` best variants by S, plus every strategy's elite;
+    # a child stopped after stage one (it trailed its elite, or cloned its parent) is never
+    # a parent
+    pool_size: int = Field(16, ge=1, le=1_000_000)
 
 
 OperatorName = Literal[
     "perturb",
     "crossover",
     "resample",
+    "global",
+    "cma",
+    "design",
     "code-constant",
     "code-operator",
     "code-condition",
@@ -67,9 +76,27 @@ class VariationConfig(_Section):
     # the operators children may come from (see OPERATOR_NAMES; the code-* ones edit the
     # strategy's source); a bandit shares the children among them by their record of
     # improving on the parent. evolve.yml's input narrows the list.
-    operators: tuple[OperatorName, ...] = Field(("perturb", "crossover", "resample"), min_length=1)
+    # ("design" is not the bandit's: with it listed, a family's first `design_points`
+    # children, and a restarted niche's next few, come from the space-filling design)
+    operators: tuple[OperatorName, ...] = Field(
+        ("design", "perturb", "crossover", "resample", "global", "cma"), min_length=1
+    )
+    # perturb's step: this share of each parameter's declared range (a parameter's own
+    # `sigma` in the manifest wins), times the niche's multiplier, which the 1/5 success
+    # rule adapts when `adapt_sigma` is on
     sigma: float = Field(0.05, gt=0, le=1)
+    adapt_sigma: bool = True
     rate: float = Field(0.2, gt=0, le=1)
+    # a family's first children: points of a space-filling design over its parameters
+    design: Literal["sobol", "lhs"] = "sobol"
+    design_points: int = Field(4, ge=0, le=100_000)
+    # CMA-ES per niche: its initial step (share of each range) and population (0: 4 + 3 ln n)
+    cma_sigma: float = Field(0.3, gt=0, le=1)
+    cma_popsize: int = Field(0, ge=0, le=256)
+    # a niche whose children have not merged for this many generations explores again:
+    # half the design again, perturb's step reset, CMA-ES anew with twice the population
+    # (0: never)
+    restart_after: int = Field(5, ge=0, le=100_000)
     bandit_floor: float = Field(0.05, ge=0, le=1)  # the least share any operator keeps
     max_attempts: int = Field(20, ge=1, le=1000)
     # code operators: what a changed source may import, and how large it may grow

@@ -4,15 +4,17 @@ request with a report."""
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 
 from bot.archive import Archive, paired_diffs, paired_intervals
 from bot.candidates import branch_name
+from bot.config import EvaluationConfig, SelectionConfig
 from bot.forge import PIN, RERUN, STOP, HeadMoved
 from bot.journal import Entry, Journal
 from bot.loop_state import Event, LoopState
 from bot.report import REPORT_MARKER, report_comment
 from bot.sandbox import CONTAINED
-from bot.scoring import VariantScore
+from bot.scoring import VariantScore, Weights
 from bot.selection import Decision, Entrant, Rule, decide, rebase
 
 
@@ -21,48 +23,11 @@ class Deciding(LoopState):
     def _select(self, journal: Journal) -> None:
         archive = self._archive(journal)
         scores = self._comparison_scores(archive)
-        grouped = archive.by_variant()
         children = [e for e in journal.entries if not e.baseline]
-        entrants = []
-        for e in children:
-            elite = archive.elites.get(e.strategy)
-            invalid = None
-            if e.early_stopped:
-                ev = self.cfg.evaluation
-                invalid = (
-                    f"early stop: after {ev.first_stage_episodes} episode(s) per goal its "
-                    f"reward_norm trailed the elite's by more than {ev.early_stop_margin}"
-                )
-            elif scores[e.candidate_id].fails == scores[e.candidate_id].uses:
-                invalid = "invalid evaluation: every episode failed"
-            if any(j.failure in CONTAINED for j in grouped.get(e.candidate_id, [])):
-                kinds = sorted(
-                    {str(j.failure) for j in grouped[e.candidate_id] if j.failure in CONTAINED}
-                )
-                invalid = f"invalid evaluation: the sandbox stopped it ({', '.join(kinds)})"
-            entrants.append(
-                Entrant(
-                    e.candidate_id,
-                    e.strategy,
-                    scores[e.candidate_id],
-                    invalid,
-                    paired_diffs(grouped.get(e.candidate_id, []), grouped.get(elite, []))
-                    if elite
-                    else (),
-                )
-            )
         elites = {name: scores[cid] for name, cid in archive.elites.items() if cid in scores}
-        s = self.cfg.selection
-        rule = Rule(
-            s.min_improvement,
-            s.max_goal_regression,
-            s.max_failure_rate,
-            s.paired_test,
-            s.alpha,
-            holdout=self.ws.suite.holdout,
-        )
+        rule = rule_of(self.cfg.selection, self.ws.suite.holdout)
         decisions = decide(
-            entrants,
+            entrants_of(children, archive, scores, self.cfg.evaluation),
             elites,
             rule=rule,
             rng=random.Random(f"{self.cfg.seed}:{journal.generation}:select"),
@@ -88,20 +53,12 @@ class Deciding(LoopState):
 
     def _comparison_scores(self, archive: Archive) -> dict[str, VariantScore]:
         """Scores as the merge rule compares them (see `selection.compare_delta`)."""
-        scores = self._scores(archive)
-        if self.cfg.selection.compare_delta == "parent":
-            return scores
-        reference = {
-            name: scores[cid].benchmark_score
-            for name, cid in archive.elites.items()
-            if cid in scores
-        }
-        return {
-            cid: rebase(s, reference=reference[archive.meta[cid].strategy], weights=self.weights)
-            if archive.meta[cid].strategy in reference
-            else s
-            for cid, s in scores.items()
-        }
+        return comparison_scores(
+            self._scores(archive),
+            archive,
+            weights=self.weights,
+            compare_delta=self.cfg.selection.compare_delta,
+        )
 
     def _apply(
         self,
@@ -170,3 +127,76 @@ def _note(e: Entry) -> str:
     if e.rerun:
         return "Benchmarked again on request (`augnes:rerun`): decided anew against today's elite."
     return ""
+
+
+def rule_of(s: SelectionConfig, holdout: frozenset[str]) -> Rule:
+    return Rule(
+        s.min_improvement,
+        s.max_goal_regression,
+        s.max_failure_rate,
+        s.paired_test,
+        s.alpha,
+        holdout=holdout,
+    )
+
+
+def comparison_scores(
+    scores: dict[str, VariantScore], archive: Archive, *, weights: Weights, compare_delta: str
+) -> dict[str, VariantScore]:
+    """Scores as the merge rule compares them: with "elite", every variant's delta_score is
+    measured against its strategy's elite (see `selection.compare_delta`)."""
+    if compare_delta == "parent":
+        return scores
+    reference = {
+        name: scores[cid].benchmark_score for name, cid in archive.elites.items() if cid in scores
+    }
+    return {
+        cid: rebase(s, reference=reference[archive.meta[cid].strategy], weights=weights)
+        if archive.meta[cid].strategy in reference
+        else s
+        for cid, s in scores.items()
+    }
+
+
+def entrants_of(
+    children: Sequence[Entry],
+    archive: Archive,
+    scores: Mapping[str, VariantScore],
+    ev: EvaluationConfig,
+) -> list[Entrant]:
+    """The generation's evaluated children as the merge rule sees them: scores, paired
+    differences to their elite, and why one cannot merge whatever it scored."""
+    grouped = archive.by_variant()
+    out = []
+    for e in children:
+        elite = archive.elites.get(e.strategy)
+        invalid = None
+        if e.clone:
+            invalid = (
+                f"clone: its first {ev.first_stage_episodes} episode(s) per goal gave exactly "
+                f"its parent {e.parents[0]}'s results"
+            )
+        elif e.early_stopped:
+            invalid = (
+                f"early stop: after {ev.first_stage_episodes} episode(s) per goal its "
+                f"reward_norm trailed the elite's by more than {ev.early_stop_margin}"
+            )
+        elif scores[e.candidate_id].fails == scores[e.candidate_id].uses:
+            invalid = "invalid evaluation: every episode failed"
+        contained = sorted(
+            {str(j.failure) for j in grouped.get(e.candidate_id, []) if j.failure in CONTAINED}
+        )
+        if contained:
+            invalid = f"invalid evaluation: the sandbox stopped it ({', '.join(contained)})"
+        out.append(
+            Entrant(
+                e.candidate_id,
+                e.strategy,
+                scores[e.candidate_id],
+                invalid,
+                paired_diffs(grouped.get(e.candidate_id, []), grouped.get(elite, []))
+                if elite
+                else (),
+            )
+        )
+    return out

@@ -12,7 +12,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.archive import Archive
 from bot.evaluator import Episode
@@ -25,6 +25,9 @@ from bot.parallel import Job, Outcome, Workers, merge_transitions, run_job
 from bot.records import Judgment
 from bot.sandbox import Worker, WorkerFailure
 from bot.scoring import SUCCESS_NORM, benchmark_score, regret, reward_norm
+
+if TYPE_CHECKING:
+    from bot.config import EvaluationConfig
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +153,7 @@ class Evaluating(Learning):
     def _finished(
         self, journal: Journal, e: Entry, outcome: Outcome, archive: Archive, done: int
     ) -> None:
+        e.clone = outcome.clone
         self._record(journal, e, outcome.episodes, outcome.early, outcome.seconds, archive)
         bench = max(
             (j.benchmark_score for j in archive.by_variant().get(e.candidate_id, [])),
@@ -177,8 +181,8 @@ class Evaluating(Learning):
         archive: Archive,
     ) -> None:
         fresh = archive.add_judgments(self._judgments(e, episodes, archive, journal.generation))
-        if e.rerun:
-            archive.update(e.candidate_id, early_stopped=early)
+        if e.candidate_id in archive.meta:
+            archive.update(e.candidate_id, early_stopped=early, clone=e.clone and early)
         append_jsonl(self.ws.pending_path, fresh)
         if e.pr is not None:
             self.ws.forge.set_status(
@@ -195,39 +199,7 @@ class Evaluating(Learning):
         self._save(journal)
 
     def _job(self, e: Entry, archive: Archive, where: Path) -> Job:
-        """The candidate's evaluation plan: a rerun faces only the episodes it has not faced,
-        with no early stop; a child faces stage one, then the rest unless it trails its
-        elite; a baseline (no elite to trail) faces everything at once."""
-        suite = self.ws.suite
-        ev = self.cfg.evaluation
-        goals = self._goals(e)
-        elite = archive.elites.get(e.strategy)
-        elite_judgments = archive.by_variant().get(elite, []) if elite and not e.baseline else []
-        split = ev.first_stage_episodes if elite_judgments else 0
-        if e.rerun:
-            done = {(j.goal_id, j.seed) for j in archive.by_variant().get(e.candidate_id, [])}
-            first: list[tuple[Goal, tuple[int, ...], int]] = []
-            for g in goals:
-                seeds = suite.seeds(g)
-                start = next(
-                    (i for i, s in enumerate(seeds) if (g.goal_id, s) not in done), len(seeds)
-                )
-                first.append((g, seeds[start:], start))
-            rest: list[tuple[Goal, tuple[int, ...], int]] = []
-            elite_judgments = []
-        else:
-            first = [(g, suite.seeds(g)[: split or None], 0) for g in goals]
-            rest = [(g, suite.seeds(g)[split:], split) for g in goals] if split else []
-        return Job(
-            candidate_id=e.candidate_id,
-            where=str(where),
-            first=tuple(first),
-            rest=tuple(rest),
-            elite={(j.goal_id, j.seed): j.reward_norm for j in elite_judgments},
-            margin=ev.early_stop_margin,
-            reply_timeout=ev.reply_timeout_s,
-            start_timeout=ev.start_timeout_s,
-        )
+        return plan_job(e, archive, self.ws.suite, self._goals(e), self.cfg.evaluation, where)
 
     def _goals(self, e: Entry) -> tuple[Goal, ...]:
         """The goals of the suites the candidate's strategy declares."""
@@ -243,41 +215,111 @@ class Evaluating(Learning):
     def _judgments(
         self, e: Entry, episodes: Sequence[Episode], archive: Archive, g: int
     ) -> list[Judgment]:
-        baselines = archive.baselines(window=self.cfg.selection.stats_window)
-        norms, bench = episode_scores(episodes, self.ws.suite, self.goal_weights, self._goals(e))
-        ts = _now()
-        out = []
-        for ep in episodes:
-            goal = self.ws.suite.goal(ep.goal_id)
-            norm = norms[(ep.goal_id, ep.episode)]
-            out.append(
-                # built here from trusted numbers: validated when read back, not now
-                Judgment.model_construct(
-                    ts=ts,
-                    run_id=self.run_id,
-                    generation=g,
-                    goal_id=ep.goal_id,
-                    strategy=e.strategy,
-                    variant=e.candidate_id,
-                    parent_id=e.parents[0] if e.parents else None,
-                    mutation_id=e.candidate_id,
-                    operator=e.operator,
-                    commit=e.commit or "",
-                    episode=ep.episode,
-                    seed=ep.seed,
-                    reward=round(ep.reward, 6),
-                    reward_norm=round(norm, 6),
-                    expected_optimal=goal.optimal_reward,
-                    regret=round(regret(ep.reward, optimal_reward=goal.optimal_reward), 6),
-                    advantage=round(norm - baselines.get(ep.goal_id, norm), 6),
-                    success=ep.failure is None and norm >= SUCCESS_NORM,
-                    failure=ep.failure,
-                    steps=ep.steps,
-                    duration_s=ep.duration_s,
-                    benchmark_score=round(min(1.0, bench), 6),
-                )
+        return judgments_of(
+            e,
+            episodes,
+            archive,
+            suite=self.ws.suite,
+            goal_weights=self.goal_weights,
+            goals=self._goals(e),
+            generation=g,
+            run_id=self.run_id,
+            window=self.cfg.selection.stats_window,
+        )
+
+
+def plan_job(
+    e: Entry,
+    archive: Archive,
+    suite: Suite,
+    goals: Sequence[Goal],
+    ev: EvaluationConfig,
+    where: Path,
+) -> Job:
+    """The candidate's evaluation plan: a rerun faces only the episodes it has not faced,
+    with no early stop; a child faces stage one, then the rest unless it trails its
+    elite; a baseline (no elite to trail) faces everything at once."""
+    elite = archive.elites.get(e.strategy)
+    elite_judgments = archive.by_variant().get(elite, []) if elite and not e.baseline else []
+    split = ev.first_stage_episodes if elite_judgments else 0
+    if e.rerun:
+        done = {(j.goal_id, j.seed) for j in archive.by_variant().get(e.candidate_id, [])}
+        first: list[tuple[Goal, tuple[int, ...], int]] = []
+        for g in goals:
+            seeds = suite.seeds(g)
+            start = next((i for i, s in enumerate(seeds) if (g.goal_id, s) not in done), len(seeds))
+            first.append((g, seeds[start:], start))
+        rest: list[tuple[Goal, tuple[int, ...], int]] = []
+        elite_judgments = []
+    else:
+        first = [(g, suite.seeds(g)[: split or None], 0) for g in goals]
+        rest = [(g, suite.seeds(g)[split:], split) for g in goals] if split else []
+    parent = archive.by_variant().get(e.parents[0], []) if e.parents and rest else []
+    return Job(
+        candidate_id=e.candidate_id,
+        where=str(where),
+        first=tuple(first),
+        rest=tuple(rest),
+        elite={(j.goal_id, j.seed): j.reward_norm for j in elite_judgments},
+        margin=ev.early_stop_margin,
+        reply_timeout=ev.reply_timeout_s,
+        start_timeout=ev.start_timeout_s,
+        # a person's commit is never stopped for acting like its parent
+        parent={}
+        if e.operator == "human"
+        else {(j.goal_id, j.seed): j.reward for j in parent if j.failure is None},
+    )
+
+
+def judgments_of(
+    e: Entry,
+    episodes: Sequence[Episode],
+    archive: Archive,
+    *,
+    suite: Suite,
+    goal_weights: Mapping[str, float],
+    goals: Sequence[Goal],
+    generation: int,
+    run_id: str,
+    window: int,
+) -> list[Judgment]:
+    """The candidate's episodes as judgments, their advantage against the archive's
+    baselines before them."""
+    baselines = archive.baselines(window=window)
+    norms, bench = episode_scores(episodes, suite, goal_weights, goals)
+    ts = _now()
+    out = []
+    for ep in episodes:
+        goal = suite.goal(ep.goal_id)
+        norm = norms[(ep.goal_id, ep.episode)]
+        out.append(
+            # built here from trusted numbers: validated when read back, not now
+            Judgment.model_construct(
+                ts=ts,
+                run_id=run_id,
+                generation=generation,
+                goal_id=ep.goal_id,
+                strategy=e.strategy,
+                variant=e.candidate_id,
+                parent_id=e.parents[0] if e.parents else None,
+                mutation_id=e.candidate_id,
+                operator=e.operator,
+                commit=e.commit or "",
+                episode=ep.episode,
+                seed=ep.seed,
+                reward=round(ep.reward, 6),
+                reward_norm=round(norm, 6),
+                expected_optimal=goal.optimal_reward,
+                regret=round(regret(ep.reward, optimal_reward=goal.optimal_reward), 6),
+                advantage=round(norm - baselines.get(ep.goal_id, norm), 6),
+                success=ep.failure is None and norm >= SUCCESS_NORM,
+                failure=ep.failure,
+                steps=ep.steps,
+                duration_s=ep.duration_s,
+                benchmark_score=round(min(1.0, bench), 6),
             )
-        return out
+        )
+    return out
 
 
 def episode_scores(

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.lineage_files import atomic_write, load_json
 from bot.repo import Repo
+from bot.search_state import SearchState
 
 
 class Entry(BaseModel):
@@ -37,6 +38,10 @@ class Entry(BaseModel):
     rerun: bool = False
     evaluated: bool = False
     early_stopped: bool = False
+    clone: bool = False  # stopped after stage one: its results equalled its parent's
+    # a CMA-ES sample: the niche whose run asked for it, and its place in the population
+    cma_niche: str | None = None
+    cma_slot: int | None = None
     episode_s: float = 0.0
     decision: str | None = None
     merged: bool | None = None
@@ -60,6 +65,9 @@ class Journal(BaseModel):
     # generations to chain after this one, and with how many children each
     remaining: int = 0
     mutations: int = 0
+    # the search state as planned (step sizes, CMA-ES runs, design counters); the record
+    # phase updates it from the results and commits it as lineage/search_state.json
+    search: SearchState | None = None
 
 
 def load(path: Path) -> Journal | None:

@@ -20,7 +20,8 @@ from bot.world_model.store import ModelStore
 
 @dataclass(frozen=True)
 class Event:
-    kind: str  # generation | planned | evaluating | evaluated | decided | committed | problem
+    # generation | planned | evaluating | evaluated | decided | committed | problem | search
+    kind: str
     generation: int
     candidate: str | None = None
     detail: str = ""
@@ -120,6 +121,7 @@ class LoopState:
             status="elite" if e.baseline else "active",
             pr=e.pr,
             early_stopped=e.early_stopped,
+            clone=e.clone,
             hidden_dim=e.hidden_dim,
         )
 

@@ -14,7 +14,7 @@ import atexit
 import multiprocessing
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,14 +40,27 @@ class Job:
     reply_timeout: float
     start_timeout: float
     transitions: int | None = None  # rows to record per goal (worker processes only)
+    # the first parent's reward by (goal, seed): a child whose stage one gives exactly these
+    # is a clone of it, stopped there (empty: no clone check)
+    parent: Mapping[tuple[str, int], float] = field(default_factory=dict)
 
 
 @dataclass
 class Outcome:
     episodes: list[Episode]
-    early: bool
+    early: bool  # stopped after stage one: it trailed the elite, or it is a clone
     seconds: float  # inside episodes
     transitions: dict[str, Transitions] | None = None
+    clone: bool = False  # stage one equalled its parent's, episode for episode
+
+
+def is_clone(episodes: Sequence[Episode], parent: Mapping[tuple[str, int], float]) -> bool:
+    """Every episode succeeded with exactly the parent's reward on the same goal and seed (as
+    judgments record rewards: to six decimals)."""
+    return bool(episodes) and all(
+        ep.failure is None and parent.get((ep.goal_id, ep.seed)) == round(ep.reward, 6)
+        for ep in episodes
+    )
 
 
 def trails(
@@ -69,6 +82,20 @@ def trails(
     return bool(diffs) and sum(diffs) / len(diffs) < -margin
 
 
+def run_stages(job: Job, run: Callable[[Plan], list[Episode]]) -> tuple[list[Episode], str | None]:
+    """A job's episodes by `run`, stage by stage: stage one, then the rest unless stage one
+    is a clone of the parent's or trails the elite. Returns the episodes and why it stopped
+    after stage one ("clone", "early") or None."""
+    episodes = run(job.first)
+    if job.rest and job.parent and is_clone(episodes, job.parent):
+        return episodes, "clone"
+    if job.elite and trails(episodes, job.elite, job.margin, job.first):
+        return episodes, "early"
+    if job.rest:
+        episodes += run(job.rest)
+    return episodes, None
+
+
 def run_job(
     job: Job,
     sandbox: Sandbox,
@@ -88,12 +115,10 @@ def run_job(
         models=models,
         transitions=transitions,
     ) as session:
-        episodes = session.run(job.first)
-        if job.elite and trails(episodes, job.elite, job.margin, job.first):
-            return Outcome(episodes, True, session.episode_seconds, transitions)
-        if job.rest:
-            episodes += session.run(job.rest)
-        return Outcome(episodes, False, session.episode_seconds, transitions)
+        episodes, stop = run_stages(job, session.run)
+        return Outcome(
+            episodes, stop is not None, session.episode_seconds, transitions, stop == "clone"
+        )
 
 
 def merge_transitions(into: dict[str, Transitions], rows: Mapping[str, Transitions]) -> None:

@@ -6,7 +6,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.scoring import median, parent_weight
+from bot.scoring import median, parent_weight, spread
 
 
 @dataclass(frozen=True)
@@ -22,9 +22,12 @@ class ArchiveEntry:
 def weights(
     entries: Sequence[ArchiveEntry], *, k: float, s_mid: float | None, boost: float
 ) -> list[float]:
+    """Each entry's DGM weight, S scaled by the median absolute deviation of the entries'."""
     mid = median(e.score for e in entries) if s_mid is None else s_mid
+    scale = spread((e.score for e in entries), mid=mid)
     return [
-        parent_weight(e.score, children=e.children, k=k, s_mid=mid) * (boost if e.boosted else 1.0)
+        parent_weight(e.score, children=e.children, k=k, s_mid=mid, scale=scale)
+        * (boost if e.boosted else 1.0)
         for e in entries
     ]
 

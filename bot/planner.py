@@ -17,18 +17,21 @@ from bot.config import Config
 from bot.journal import Entry
 from bot.loop_state import Event
 from bot.manifest import MANIFEST, PARAMS, dump_params, niche_key, parse_params, renamed
-from bot.operators import operators
+from bot.operators import Context, operators
 from bot.operators.bandit import Record, choose, shares
+from bot.operators.cmaes import CmaEs
 from bot.operators.code import InvalidSource, mutate
 from bot.operators.llm import Answer
 from bot.parents import ArchiveEntry, choose_mate, choose_parents
 from bot.scoring import VariantScore, median
+from bot.search_state import SearchState, complete_population, fitness
 from bot.workspace import StrategySource
 
 log = logging.getLogger(__name__)
 
 TALLY = ("attempts", "made", "invalid", "duplicate", "cached", "planned")
-PARAMETER_OPERATORS = ("perturb", "crossover", "resample")
+PARAMETER_OPERATORS = ("perturb", "crossover", "resample", "global", "cma", "design")
+WORST = 2.0  # a CMA-ES sample that was never evaluated (its content failed before)
 
 
 class LanguageModel(Protocol):
@@ -67,6 +70,9 @@ class Planner:
     failed: set[str] = field(default_factory=set)  # contents that failed before
     capacity: Callable[[], tuple[int, str]] | None = None  # world-model ceiling and why
     llm: LanguageModel | None = None
+    # what the search learnt so far; the planner updates it as it hands out design points
+    # and CMA-ES samples, and the journal keeps it as planned
+    state: SearchState = field(default_factory=SearchState)
     variation: dict[str, dict[str, int]] = field(default_factory=dict)  # per operator
     _niche_dirs: dict[str, str] = field(default_factory=dict, init=False)
     _taken: set[str] = field(default_factory=set, init=False)
@@ -87,6 +93,18 @@ class Planner:
             if m.status in ("elite", "active")
             and cid not in self.deferred
             and m.strategy in self.sources
+            # a child stopped after stage one (it trailed, or cloned its parent) is no
+            # stepping stone: what it shows is its parent's, or worse
+            and (m.status == "elite" or not m.early_stopped)
+        ]
+        # the best `pool_size` by S and every elite: a stepping stone far below the best
+        # would otherwise draw children for as long as it has few
+        ranked = sorted(pool, key=lambda e: (-e.score, e.candidate_id))
+        keep = {e.candidate_id for e in ranked[: self.config.parents.pool_size]}
+        pool = [
+            e
+            for e in pool
+            if e.candidate_id in keep or self.archive.meta[e.candidate_id].status == "elite"
         ]
         # a variant no enabled operator can act on (no parameters, no code operators) would
         # take a child's slot and give none
@@ -127,14 +145,18 @@ class Planner:
             boost=pc.mutation_boost,
             rng=rng,
         ):
+            context = self.context(parent)
             share = shares(self.applicable(parent, pool), records, floor=variation.bandit_floor)
-            for _ in range(variation.max_attempts if share else 0):
-                op = choose(share, rng)
+            for _ in range(variation.max_attempts if share or self.forced(parent, context) else 0):
+                forced = self.forced(parent, context)
+                if not forced and not share:
+                    break
+                op = forced or choose(share, rng)
                 op_seed = rng.randrange(2**31)
                 tally = self.variation.setdefault(op, dict.fromkeys(TALLY, 0))
                 tally["attempts"] += 1
                 try:
-                    entry = self.child(parent, pool, op, op_seed, s_mid)
+                    entry = self.child(parent, pool, op, op_seed, s_mid, context)
                 except InvalidSource as exc:
                     tally["made"] += 1
                     tally["invalid"] += 1
@@ -145,6 +167,7 @@ class Planner:
                 tally["made"] += 1
                 if entry.content in self.failed:
                     tally["cached"] += 1
+                    self._unevaluated(entry, context, WORST)
                     continue
                 if (
                     entry.content in known
@@ -152,8 +175,11 @@ class Planner:
                     or entry.candidate_id in archive.meta
                 ):
                     tally["duplicate"] += 1
+                    self._unevaluated(entry, context, self._known_fitness(entry))
                     continue
                 tally["planned"] += 1
+                if forced and context.state.explore:
+                    context.state.explore -= 1
                 known.add(entry.content)
                 near.add(entry.novelty)
                 entries.append(entry)
@@ -177,6 +203,8 @@ class Planner:
         entry_file = src.manifest.entry.split(":")[0]
         out: list[str] = []
         for name in self.config.variation.operators:
+            if name == "design":  # never the bandit's: see `forced`
+                continue
             if name in PARAMETER_OPERATORS and not src.manifest.params:
                 continue
             if name == "crossover" and not any(
@@ -187,8 +215,53 @@ class Planner:
                 continue
             if name == "llm" and (self.llm is None or not self.llm.ready()):
                 continue
+            if name == "cma" and not CmaEs().available(src.manifest, self.context(parent)):
+                continue
             out.append(name)
         return out
+
+    def context(self, parent: ArchiveEntry) -> Context:
+        """The search state the operators see for `parent`'s niche (its strategy folder)."""
+        elite = self.archive.elites.get(parent.niche)
+        return Context(
+            niche=parent.niche,
+            family=parent.family,
+            state=self.state.niche(parent.niche),
+            search=self.state,
+            seed=self.config.seed,
+            elite=self.read(self.archive.meta[elite]).params
+            if elite in self.archive.meta
+            else None,
+        )
+
+    def forced(self, parent: ArchiveEntry, context: Context) -> str | None:
+        """ "design" while the family has design points to go (its first children) or the
+        niche owes some after a restart; otherwise the bandit chooses."""
+        variation = self.config.variation
+        if not variation.design_points or "design" not in variation.operators:
+            return None
+        if not self.read(self.archive.meta[parent.candidate_id]).manifest.params:
+            return None
+        used = self.state.designs.get(parent.family, 0)
+        if used < variation.design_points or context.state.explore > 0:
+            return "design"
+        return None
+
+    def _unevaluated(self, entry: Entry, context: Context, value: float) -> None:
+        """A CMA-ES sample that will not be evaluated still needs a result for its run."""
+        run = context.state.cma
+        if entry.cma_slot is None or run is None or entry.cma_slot >= len(run.current):
+            return
+        run.current[entry.cma_slot] = value
+        complete_population(run)
+
+    def _known_fitness(self, entry: Entry) -> float:
+        """The result of the known variant a duplicate repeats, or WORST if none has one."""
+        for cid, m in self.archive.meta.items():
+            same = m.content == entry.content or m.novelty == entry.novelty
+            if same and cid in self.scores and self.scores[cid].uses:
+                return fitness(self.scores[cid], stopped=m.early_stopped)
+        return WORST
 
     def child(
         self,
@@ -197,6 +270,7 @@ class Planner:
         op: str,
         op_seed: int,
         s_mid: float,
+        context: Context | None = None,
     ) -> Entry | None:
         """A child of `parent` by operator `op`; None when the operator found nothing to
         change; InvalidSource when a code edit may not be evaluated."""
@@ -223,8 +297,18 @@ class Planner:
                     return None
                 parents.append(mate.candidate_id)
                 values.append(self.read(self.archive.meta[mate.candidate_id]).params)
-            ops = operators(sigma=variation.sigma, rate=variation.rate)
-            child, summary = ops[op].apply(first.manifest, values, rng=rng)
+            ops = operators(
+                sigma=variation.sigma,
+                rate=variation.rate,
+                design=variation.design,
+                cma_sigma=variation.cma_sigma,
+                cma_popsize=variation.cma_popsize,
+            )
+            context = context or self.context(parent)
+            context.slot = None
+            child, summary = ops[op].apply(first.manifest, values, rng=rng, context=context)
+            if op == "cma" and context.slot is None:
+                return None
             if first.manifest.world_model is not None and self.capacity is not None:
                 cap, why = self.capacity()  # the capacity decision sets the ceiling
                 capped = first.manifest.capped(child, cap)
@@ -280,6 +364,8 @@ class Planner:
             tokens=tokens,
             cost=round(cost, 6),
             hidden_dim=hidden if isinstance(hidden := child.get("hidden_dim"), int) else None,
+            cma_niche=meta.strategy if op == "cma" else None,
+            cma_slot=context.slot if op == "cma" and context is not None else None,
         )
 
     def niche_folder(self, strategy: str, first: StrategySource, niche: str) -> str:

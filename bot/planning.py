@@ -36,6 +36,7 @@ from bot.parents import ArchiveEntry
 from bot.planner import Planner
 from bot.reflect import active_deferrals
 from bot.scoring import VariantScore
+from bot.search_state import SearchState
 from bot.workspace import StrategySource
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 class Planning(LoopState):
     _variation: dict[str, dict[str, int]] = {}
+    _search: SearchState | None = None  # the search state as this generation planned it
     # the prompt-based operator this generation: its client (False: unavailable), templates
     # and what it has spent
     _llm: ChatClient | bool | None = None
@@ -82,6 +84,7 @@ class Planning(LoopState):
             }
             if g > 0 and self._llm_usage.calls
             else {},
+            search=self._search if g > 0 else None,
         )
 
     def _baselines(
@@ -271,9 +274,11 @@ class Planning(LoopState):
             failed=set(stats.failure_cache if stats else ()),
             capacity=self._capacity,
             llm=_Prompting(self),
+            state=self.ws.committed_search(main),
         )
         entries = planner.children(mutations, planned=planned)
         self._variation = planner.variation
+        self._search = planner.state
         return entries
 
     def _llm_ready(self) -> bool:

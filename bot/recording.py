@@ -3,21 +3,29 @@ together with the archive refs, in one step."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from bot.archive import Archive
 from bot.candidates import archive_ref
-from bot.journal import Journal
+from bot.config import ReflectionConfig
+from bot.journal import Entry, Journal
 from bot.learning import Learning
 from bot.lineage_files import atomic_write, dump_json, jsonl_line
 from bot.loop_state import Event, _now
 from bot.operators.bandit import shares
 from bot.planner import operator_records
 from bot.plots import regret_figure
-from bot.records import Deferral, GenerationSummary, OperatorStats, StrategyStatsFile
+from bot.records import (
+    Deferral,
+    GenerationSummary,
+    OperatorStats,
+    StrategyStatsFile,
+)
 from bot.reflect import reflect
 from bot.report import DASHBOARD_LABEL, DASHBOARD_TITLE, dashboard
 from bot.scoring import VariantScore
+from bot.search_state import learn
 from bot.stats import build_regret, build_stats, operator_stats
 from bot.world_model.store import committed_stats as committed_world_models
 from bot.world_model.store import lineage_files
@@ -46,13 +54,26 @@ class Recording(Learning):
         keys = {j.key for j in committed}
         new = [j for j in self.ws.pending_judgments() if j.key not in keys]
         archive = self._archive(journal)  # committed judgments, then the new ones
-        self._settle(journal, archive)
+        settle(journal.entries, archive)
         deferral_text, deferrals = self.ws.committed_deferrals(main)
-        outcome = self._reflect(journal, archive, prior, g)
+        before = prior.variants if prior else {}
+        outcome = reflect_generation(
+            journal.entries,
+            archive,
+            penalties={cid: v.penalty for cid, v in before.items() if v.penalty},
+            mutate_next={cid for cid, v in before.items() if v.mutate_next},
+            failure_cache=prior.failure_cache if prior else [],
+            rc=self.cfg.reflection,
+            g=g,
+        )
         for d in [*deferrals, *outcome.deferrals]:
             if d.variant in archive.meta and archive.meta[d.variant].status != "archived":
                 archive.update(d.variant, status="deferred" if d.until_generation > g else "active")
         scores = self._scores(archive)
+        search = journal.search or self.ws.committed_search(main)
+        if g > 0:
+            for line in learn(search, journal.entries, archive, scores, self.cfg.variation):
+                self.emit(Event("search", g, detail=line))
         summary = self._summary(journal, archive, scores)
         stats = build_stats(
             archive,
@@ -85,6 +106,7 @@ class Recording(Learning):
                 ).encode(),
                 lineage("strategy_stats.json"): dump_json(stats),
                 lineage("regret.json"): dump_json(regret),
+                lineage("search_state.json"): dump_json(search),
                 lineage("plots/regret.svg"): regret_figure(regret).encode(),
                 **models,
             },
@@ -152,25 +174,6 @@ class Recording(Learning):
             ),
         )
 
-    def _settle(self, journal: Journal, archive: Archive) -> None:
-        """Statuses and decisions after the merges: one elite per strategy, on main."""
-        for e in journal.entries:
-            if e.merged or e.baseline:
-                for cid, meta in list(archive.meta.items()):
-                    if (
-                        meta.strategy == e.strategy
-                        and meta.status == "elite"
-                        and cid != e.candidate_id
-                    ):
-                        archive.update(cid, status="active")
-                archive.elites[e.strategy] = e.candidate_id
-            if e.merged:
-                archive.update(
-                    e.candidate_id, status="elite", decision="merged: " + (e.decision or "")
-                )
-            elif e.merged is False:
-                archive.update(e.candidate_id, decision="closed: " + (e.decision or ""))
-
     def _is_stats_commit(self, sha: str, g: int) -> bool:
         return ("Augnes-Generation", str(g)) in self.repo.trailers(sha) and self.repo.message(
             sha
@@ -183,46 +186,6 @@ class Recording(Learning):
         self.ws.forge.publish(self.repo.root, [f"refs/heads/{self.ws.base}", *refs])
         atomic_write(self.ws.pending_path, b"")
         self.ws.journal_path.unlink(missing_ok=True)
-
-    def _reflect(
-        self, journal: Journal, archive: Archive, prior: StrategyStatsFile | None, g: int
-    ) -> Outcome:
-        grouped = archive.by_variant()
-        recent = {e.candidate_id: grouped.get(e.candidate_id, []) for e in journal.entries}
-        rc = self.cfg.reflection
-        verdicts = reflect(
-            recent, low_reward=rc.low_reward, penalty=rc.penalty, failure_limit=rc.failure_limit
-        )
-        before = prior.variants if prior else {}
-        outcome = Outcome(
-            penalties={cid: v.penalty for cid, v in before.items() if v.penalty},
-            mutate_next={cid for cid, v in before.items() if v.mutate_next},
-            failure_cache=list(prior.failure_cache if prior else []),
-            deferrals=[],
-        )
-        for v in verdicts:
-            outcome.penalties[v.candidate_id] = v.penalty
-            outcome.mutate_next.add(v.candidate_id)
-            meta = archive.meta[v.candidate_id]
-            if v.failed_content:
-                outcome.failure_cache.append(meta.content)
-                archive.update(v.candidate_id, status="archived")
-            if v.defer and meta.status != "elite":
-                outcome.deferrals.append(
-                    Deferral(
-                        ts=_now(),
-                        variant=v.candidate_id,
-                        strategy=meta.strategy,
-                        reason=v.reason,
-                        generation=g,
-                        until_generation=g + rc.cooldown_generations,
-                    )
-                )
-        # a parent chosen this generation has had its chance: clear its flag
-        for e in journal.entries:
-            for p in e.parents:
-                outcome.mutate_next.discard(p)
-        return outcome
 
     def _summary(
         self, journal: Journal, archive: Archive, scores: dict[str, VariantScore]
@@ -249,6 +212,67 @@ class Recording(Learning):
             wall_s=round(journal.wall_s, 3),
             episode_s=round(sum(e.episode_s for e in journal.entries), 3),
         )
+
+
+def settle(entries: Sequence[Entry], archive: Archive) -> None:
+    """Statuses and decisions after the merges: one elite per strategy, on main."""
+    for e in entries:
+        if e.merged or e.baseline:
+            for cid, meta in list(archive.meta.items()):
+                if meta.strategy == e.strategy and meta.status == "elite" and cid != e.candidate_id:
+                    archive.update(cid, status="active")
+            archive.elites[e.strategy] = e.candidate_id
+        if e.merged:
+            archive.update(e.candidate_id, status="elite", decision="merged: " + (e.decision or ""))
+        elif e.merged is False:
+            archive.update(e.candidate_id, decision="closed: " + (e.decision or ""))
+
+
+def reflect_generation(
+    entries: Sequence[Entry],
+    archive: Archive,
+    *,
+    penalties: Mapping[str, float],
+    mutate_next: Iterable[str],
+    failure_cache: Sequence[str],
+    rc: ReflectionConfig,
+    g: int,
+) -> Outcome:
+    """Reflection on a generation's variants, on top of what the records held before."""
+    grouped = archive.by_variant()
+    recent = {e.candidate_id: grouped.get(e.candidate_id, []) for e in entries}
+    verdicts = reflect(
+        recent, low_reward=rc.low_reward, penalty=rc.penalty, failure_limit=rc.failure_limit
+    )
+    outcome = Outcome(
+        penalties=dict(penalties),
+        mutate_next=set(mutate_next),
+        failure_cache=list(failure_cache),
+        deferrals=[],
+    )
+    for v in verdicts:
+        outcome.penalties[v.candidate_id] = v.penalty
+        outcome.mutate_next.add(v.candidate_id)
+        meta = archive.meta[v.candidate_id]
+        if v.failed_content:
+            outcome.failure_cache.append(meta.content)
+            archive.update(v.candidate_id, status="archived")
+        if v.defer and meta.status != "elite":
+            outcome.deferrals.append(
+                Deferral(
+                    ts=_now(),
+                    variant=v.candidate_id,
+                    strategy=meta.strategy,
+                    reason=v.reason,
+                    generation=g,
+                    until_generation=g + rc.cooldown_generations,
+                )
+            )
+    # a parent chosen this generation has had its chance: clear its flag
+    for e in entries:
+        for p in e.parents:
+            outcome.mutate_next.discard(p)
+    return outcome
 
 
 def _message(journal: Journal) -> tuple[str, str]:

@@ -77,6 +77,7 @@ class VariantStats(_Record):
     cost: float = 0.0
     summary: str = ""
     early_stopped: bool = False
+    clone: bool = False  # stopped after stage one as a clone of its parent
     status: Status
     decision: str = ""
     pr: int | None = None

@@ -196,9 +196,21 @@ def sigmoid(x: float) -> float:
     return z / (1.0 + z)
 
 
-def parent_weight(score: float, *, children: int, k: float, s_mid: float) -> float:
-    """DGM parent preference: sigmoid(k·(S − S_mid)) / (1 + children)."""
-    return sigmoid(k * (score - s_mid)) / (1 + children)
+def parent_weight(
+    score: float, *, children: int, k: float, s_mid: float, scale: float = 1.0
+) -> float:
+    """DGM parent preference: sigmoid(k·(S − S_mid)/scale) / (1 + children). With `scale`
+    the median absolute deviation of the pool's S (as ShinkaEvolve does), k is free of the
+    spread of S, which differs by a few hundredths between good and poor variants."""
+    return sigmoid(k * (score - s_mid) / scale) / (1 + children)
+
+
+MIN_SCALE = 1e-6  # the MAD of a pool whose scores are all equal
+
+
+def spread(values: Iterable[float], *, mid: float) -> float:
+    """The median absolute deviation of `values` from `mid`, at least MIN_SCALE."""
+    return max(MIN_SCALE, median(abs(v - mid) for v in values))
 
 
 def median(values: Iterable[float]) -> float:

@@ -18,6 +18,7 @@ from bot.lineage_files import load_json, parse_jsonl, read_jsonl
 from bot.manifest import MANIFEST, PARAMS, Manifest, ParamValue, parse_manifest, parse_params
 from bot.records import Deferral, Judgment, StrategyStatsFile
 from bot.repo import Repo
+from bot.search_state import SearchState
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +234,14 @@ class Workspace:
             data = self.repo.read_file(commit, path) or b""
             self._stats = (blob, load_json(data, StrategyStatsFile, source=f"{path}@{commit[:10]}"))
         return self._stats[1]
+
+    def committed_search(self, commit: str) -> SearchState:
+        """lineage/search_state.json on `commit` (a fresh state when there is none)."""
+        path = self.lineage("search_state.json")
+        data = self.repo.read_file(commit, path)
+        if data is None:
+            return SearchState()
+        return load_json(data, SearchState, source=f"{path}@{commit[:10]}")
 
     def committed_deferrals(self, commit: str) -> tuple[str, list[Deferral]]:
         data = (

@@ -143,7 +143,7 @@ def test_the_v06_policy_draws_every_child_from_the_single_best(seeded_repo: Path
         children = [v for v in stats.variants.values() if v.generation == g]
         assert len(children) == 3
         # one parent, no mate: crossover never applies
-        assert {v.operator for v in children} <= {"perturb", "resample"}
+        assert {v.operator for v in children} <= {"design", "perturb", "resample", "global", "cma"}
         (parents[g],) = {p for v in children for p in v.parents}
     # seeds share goals and have no parent, so their order by S does not depend on the window
     seeds = [v for v in stats.variants.values() if v.generation == 0]

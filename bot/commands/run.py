@@ -39,6 +39,8 @@ class ProgressReporter:
             self.notes.append(f"  {event.candidate}: {event.detail}")
         elif event.kind == "problem":
             self.notes.append(f"  warning: {event.detail}")
+        elif event.kind == "search":
+            self.notes.append(f"  search: {event.detail}")
         elif event.kind == "committed":
             self.close()
             click.echo(event.detail)

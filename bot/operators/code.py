@@ -10,6 +10,7 @@ can become a child; a result that fails is discarded and counted against its ope
 from __future__ import annotations
 
 import ast
+import functools
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -69,8 +70,10 @@ def check_source(text: str, *, allowed_imports: Sequence[str], max_bytes: int) -
     return tree
 
 
+@functools.lru_cache(maxsize=4096)
 def normalised(text: str) -> str:
-    """The source with formatting, comments and docstrings gone (for novelty checks)."""
+    """The source with formatting, comments and docstrings gone (for novelty checks); most
+    children share their parent's source, so each text is parsed once."""
     try:
         tree = ast.parse(text)
     except SyntaxError:

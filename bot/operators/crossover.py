@@ -6,7 +6,7 @@ import random
 from collections.abc import Sequence
 
 from bot.manifest import Manifest
-from bot.operators import Params
+from bot.operators import Context, Params
 
 
 class UniformCrossover:
@@ -14,7 +14,12 @@ class UniformCrossover:
     arity = 2
 
     def apply(
-        self, manifest: Manifest, parents: Sequence[Params], *, rng: random.Random
+        self,
+        manifest: Manifest,
+        parents: Sequence[Params],
+        *,
+        rng: random.Random,
+        context: Context | None = None,
     ) -> tuple[Params, str]:
         first, second = parents
         child: Params = {}

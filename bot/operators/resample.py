@@ -12,8 +12,9 @@ import random
 from collections.abc import Sequence
 
 from bot.manifest import Manifest, ParamSpec, ParamValue
-from bot.operators import Params
+from bot.operators import Context, Params
 from bot.operators.perturb import ELEMENT_RATE
+from bot.operators.space import coordinates, from_unit
 
 
 def _draw(spec: ParamSpec, current: object, rng: random.Random) -> float | int | str:
@@ -40,7 +41,12 @@ class UniformResample:
         self.rate = rate
 
     def apply(
-        self, manifest: Manifest, parents: Sequence[Params], *, rng: random.Random
+        self,
+        manifest: Manifest,
+        parents: Sequence[Params],
+        *,
+        rng: random.Random,
+        context: Context | None = None,
     ) -> tuple[Params, str]:
         child: Params = dict(parents[0])
         names = sorted(manifest.params)
@@ -59,3 +65,25 @@ class UniformResample:
                 out[i] = float(_draw(spec, value[i], rng))
             return out
         return _draw(spec, value, rng)
+
+
+class GlobalResample:
+    """Every parameter drawn afresh at once: a new point anywhere in the declared space. It
+    crosses plateaus no local step leaves — the parameters whose change a plateau hides
+    move together with the ones that would show it — at the price of forgetting the
+    parent."""
+
+    name = "global"
+    arity = 1
+
+    def apply(
+        self,
+        manifest: Manifest,
+        parents: Sequence[Params],
+        *,
+        rng: random.Random,
+        context: Context | None = None,
+    ) -> tuple[Params, str]:
+        coords = coordinates(manifest)
+        child = from_unit(coords, parents[0], [rng.random() for _ in coords])
+        return child, f"global: all {len(coords)} parameter value(s) drawn afresh"

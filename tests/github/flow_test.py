@@ -218,7 +218,10 @@ def test_propose_with_chosen_operators(seeded_repo: Path) -> None:
     from bot import journal as journals
 
     result = CliRunner().invoke(cli, ["-C", str(seeded_repo), "propose", "--operators", "mutate"])
-    assert result.exit_code == 2 and "choose from perturb, crossover, resample" in result.output
+    assert (
+        result.exit_code == 2
+        and "choose from perturb, crossover, resample, global, cma, design" in result.output
+    )
     augnes(seeded_repo, "run", "--until-generation", "0")  # the seeds, locally
     augnes(seeded_repo, "propose", "-m", "4", "--operators", "perturb")
     planned = journals.load(seeded_repo / ".git" / "augnes" / "journal.json")

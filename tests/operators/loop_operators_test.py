@@ -31,7 +31,8 @@ def lineage(repo: Path) -> dict:  # type: ignore[type-arg]
 
 def test_every_operator_is_counted_and_the_bandit_shares_children(seeded_repo: Path) -> None:
     names = ", ".join(f'"{n}"' for n in OPERATOR_NAMES)
-    configure(seeded_repo, f"operators = [{names}]\n")
+    # one design point per family, so that the bandit's operators get children too
+    configure(seeded_repo, f"operators = [{names}]\ndesign_points = 1\n")
     run(seeded_repo, generations=3)
     stats = lineage(seeded_repo)
     ops = stats["operators"]
