@@ -153,6 +153,8 @@ class EvaluationConfig(_Section):
     # candidates evaluated at once, each in a worker process of its own (about one per core)
     workers: int = Field(1, ge=1, le=64)
     first_stage_episodes: int = Field(2, ge=0, le=1000)
+    # evaluate each new elite on its suite's held-out seeds (never used for selection)
+    heldout: bool = True
     early_stop_margin: float = Field(0.1, ge=0, le=1)
     reply_timeout_s: float = Field(10.0, gt=0, le=3600)
     start_timeout_s: float = Field(30.0, gt=0, le=3600)

@@ -126,6 +126,14 @@ def _scores(stats: StrategyStatsFile) -> str:
         [
             ("best S", [(float(g.generation), g.best_selection_score) for g in gens]),
             ("best benchmark_score", [(float(g.generation), g.best_benchmark_score) for g in gens]),
+            (
+                "its held-out benchmark_score",
+                [
+                    (float(g.generation), g.best_heldout_score)
+                    for g in gens
+                    if g.best_heldout_score is not None
+                ],
+            ),
         ],
     )
     return figure([panel], columns=1)
@@ -245,13 +253,20 @@ def _leaderboard(stats: StrategyStatsFile) -> str:
     rows = "".join(
         f"<tr><td><code>{escape(v.candidate_id)}</code></td><td>{escape(v.strategy)}</td>"
         f"<td>{escape(v.status)}</td><td>{v.selection_score:.4f}</td>"
-        f"<td>{v.benchmark_score:.4f}</td><td>{v.avg_regret:.2f}</td><td>{v.generation}</td></tr>"
+        f"<td>{v.benchmark_score:.4f}</td><td>{_maybe(v.heldout_score)}</td>"
+        f"<td>{v.avg_regret:.2f}</td><td>{v.generation}</td></tr>"
         for v in best
     )
     return (
         "<table><tr><th>variant</th><th>strategy</th><th>status</th><th>S</th>"
-        f"<th>benchmark_score</th><th>avg_regret</th><th>generation</th></tr>{rows}</table>"
+        "<th>benchmark_score</th><th>held-out</th><th>avg_regret</th><th>generation</th></tr>"
+        f"{rows}</table><p>held-out: benchmark_score on the suite's held-out seeds, which no "
+        "selection reads (evaluated when a variant becomes an elite)</p>"
     )
+
+
+def _maybe(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
 
 
 PAGE = """<!doctype html>

@@ -4,7 +4,7 @@ request with a report."""
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from bot.archive import Archive, paired_diffs, paired_intervals
 from bot.candidates import branch_name
@@ -19,6 +19,16 @@ from bot.selection import Decision, Entrant, Rule, decide, rebase
 
 
 class Deciding(LoopState):
+    # the held-out evaluation is the evaluating phase's (the loop is made of both)
+    _heldout: Callable[[Journal, Sequence[Entry]], None]
+
+    def _heldout_of(self, journal: Journal, cid: str | None) -> float | None:
+        """A variant's held-out benchmark_score, if it was ever evaluated there."""
+        if cid is None:
+            return None
+        found = [j for j in self.ws.heldout(journal.base) if j.variant == cid]
+        return found[0].benchmark_score if found else None
+
     # ---- select ----------------------------------------------------------------------------
     def _select(self, journal: Journal) -> None:
         archive = self._archive(journal)
@@ -31,6 +41,16 @@ class Deciding(LoopState):
             elites,
             rule=rule,
             rng=random.Random(f"{self.cfg.seed}:{journal.generation}:select"),
+        )
+        # the winners on the held-out seeds, after the decision and before the report: what
+        # they score there is shown, never weighed
+        self._heldout(
+            journal,
+            [
+                e
+                for e, d in zip(children, decisions, strict=False)
+                if d.merge and e.decision is None and e.pr is not None
+            ],
         )
         for e, d in zip(children, decisions, strict=False):
             if e.decision is not None or e.pr is None:
@@ -83,6 +103,9 @@ class Deciding(LoopState):
             if e.parents
             else None,
             note=_note(e),
+            heldout=(e.heldout, self._heldout_of(journal, elite))
+            if e.heldout is not None
+            else None,
         )
         forge = self.ws.forge
         controls = set(forge.labels(e.pr)) & {STOP, PIN}

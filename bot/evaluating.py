@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.archive import Archive
-from bot.evaluator import Episode
+from bot.evaluator import Episode, strategy_session
 from bot.goals import Goal, Suite
+from bot.heldout import heldout_plan
 from bot.journal import Entry, Journal
 from bot.learning import Learning
 from bot.lineage_files import append_jsonl
@@ -37,6 +38,11 @@ class Evaluating(Learning):
 
     # ---- evaluate --------------------------------------------------------------------------
     def _evaluate(self, journal: Journal) -> None:
+        self._evaluate_all(journal)
+        # strategies on main the archive did not know become their niche's elite as they are
+        self._heldout(journal, [e for e in journal.entries if e.baseline and e.evaluated])
+
+    def _evaluate_all(self, journal: Journal) -> None:
         todo = [e for e in journal.entries if not e.evaluated]
         if not todo:
             return
@@ -130,6 +136,60 @@ class Evaluating(Learning):
                 done += 1
                 self._finished(journal, e, outcome, archive, done)
                 baselines.discard(e.candidate_id)
+
+    def _heldout(self, journal: Journal, entries: Sequence[Entry]) -> None:
+        """New elites on the held-out seeds: every episode, no early stop, recorded apart
+        (lineage/heldout.jsonl) so that no selection ever reads them."""
+        if not self.cfg.evaluation.heldout:
+            return
+        known = {j.variant: j for j in self.ws.heldout(journal.base)}
+        todo = [e for e in entries if e.commit and e.heldout is None]
+        if not todo:
+            return
+        archive = self._archive(journal)
+        self.models = self._model_store(journal)
+        for e in todo:
+            if e.candidate_id in known:
+                e.heldout = known[e.candidate_id].benchmark_score
+                continue
+            goals = self._goals(e)
+            with strategy_session(
+                self.ws,
+                self.sandbox,
+                e.commit or "",
+                e.strategy,
+                pool=self.pool,
+                models=self._feed(e),
+            ) as session:
+                episodes = session.run(heldout_plan(self.ws.suite, goals))
+            judgments = judgments_of(
+                e,
+                episodes,
+                archive,
+                suite=self.ws.suite,
+                goal_weights=self.goal_weights,
+                goals=goals,
+                generation=journal.generation,
+                run_id=self.run_id,
+                window=self.cfg.selection.stats_window,
+            )
+            append_jsonl(self.ws.pending_heldout_path, judgments)
+            e.heldout = judgments[0].benchmark_score if judgments else 0.0
+            inside = max(
+                (j.benchmark_score for j in archive.by_variant().get(e.candidate_id, [])),
+                default=0.0,
+            )
+            self.emit(
+                Event(
+                    "heldout",
+                    journal.generation,
+                    e.candidate_id,
+                    f"held-out benchmark_score {e.heldout:.4f} on {len(episodes)} episodes "
+                    f"(in-sample {inside:.4f})",
+                    operator=e.operator,
+                )
+            )
+        self._save(journal)
 
     def _export(self, e: Entry, stack: ExitStack) -> Path:
         """The candidate's strategy folder, exported to a temporary folder of the stack's."""

@@ -49,9 +49,12 @@ class Goal(BaseModel):
     source: str = ""  # the suite folder, set when the suite is loaded
     suite: str = ""  # the suite's name, set when the suite is loaded
     episode_seed: int | None = None  # the suite's, set when the suite is loaded
+    heldout_seed: int | None = None  # the suite's, set when the suite is loaded
     min_reward: float
     optimal_reward: float
     episodes: int = Field(10, ge=1, le=10_000)
+    # episodes on the held-out seeds, never used to select anything (default: `episodes`)
+    heldout_episodes: int | None = Field(None, ge=1, le=10_000)
     max_steps: int = Field(500, ge=1, le=1_000_000)
     wall_limit_s: float = Field(60.0, gt=0, le=86_400)
     weight: float = Field(1.0, gt=0, le=1000)
@@ -74,12 +77,18 @@ class Goal(BaseModel):
         return self
 
 
+HELDOUT_OFFSET = 1_000_000_007  # the held-out seeds' default distance from the episode seeds
+
+
 class SuiteFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     description: str = ""
     episode_seed: int = Field(1000, ge=0)
+    # where the held-out seeds start (default: episode_seed + 1,000,000,007): instances no
+    # variant is ever selected on, where each niche's elite is scored when it merges
+    heldout_seed: int | None = Field(None, ge=0)
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,16 @@ class Suite:
         base = seed + (zlib.crc32(goal.goal_id.encode()) % 100_000) * 1000
         return tuple(base + i for i in range(goal.episodes))
 
+    def heldout_seeds(self, goal: Goal) -> tuple[int, ...]:
+        """The held-out seeds of `goal`: never used to select anything, only to score what
+        was selected."""
+        seed = goal.heldout_seed
+        if seed is None:
+            start = goal.episode_seed if goal.episode_seed is not None else self.episode_seed
+            seed = start + HELDOUT_OFFSET
+        base = seed + (zlib.crc32(goal.goal_id.encode()) % 100_000) * 10_000
+        return tuple(base + i for i in range(goal.heldout_episodes or goal.episodes))
+
 
 def _errors(exc: ValidationError) -> str:
     return "; ".join(
@@ -157,6 +176,7 @@ def load_suite(benchmarks: Path, name: str) -> Suite:
                     "source": str(folder.resolve()),
                     "suite": meta.name,
                     "episode_seed": meta.episode_seed,
+                    "heldout_seed": meta.heldout_seed,
                 }
             )
         except GoalError as exc:

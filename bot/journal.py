@@ -45,6 +45,7 @@ class Entry(BaseModel):
     episode_s: float = 0.0
     decision: str | None = None
     merged: bool | None = None
+    heldout: float | None = None  # benchmark_score on the held-out seeds, once evaluated
 
 
 class Journal(BaseModel):

@@ -9,6 +9,7 @@ from typing import NamedTuple
 from bot.archive import Archive
 from bot.candidates import archive_ref
 from bot.config import ReflectionConfig
+from bot.heldout import HeldOut, heldout_scores
 from bot.journal import Entry, Journal
 from bot.learning import Learning
 from bot.lineage_files import atomic_write, dump_json, jsonl_line
@@ -70,11 +71,14 @@ class Recording(Learning):
             if d.variant in archive.meta and archive.meta[d.variant].status != "archived":
                 archive.update(d.variant, status="deferred" if d.until_generation > g else "active")
         scores = self._scores(archive)
-        search = journal.search or self.ws.committed_search(main)
+        # a copy: the journal keeps the state as planned, so a commit that is retried after
+        # a crash learns from the generation once
+        search = (journal.search or self.ws.committed_search(main)).model_copy(deep=True)
         if g > 0:
             for line in learn(search, journal.entries, archive, scores, self.cfg.variation):
                 self.emit(Event("search", g, detail=line))
-        summary = self._summary(journal, archive, scores)
+        heldout = heldout_scores(self.ws.heldout(main), self.goal_weights)
+        summary = self._summary(journal, archive, scores, heldout)
         stats = build_stats(
             archive,
             scores,
@@ -87,9 +91,13 @@ class Recording(Learning):
             failure_cache=outcome.failure_cache,
             capacity=prior.capacity if prior else None,  # set by `augnes capacity sweep`
             operators=self._operator_stats(journal, archive, scores, prior),
+            heldout=heldout,
         )
         lineage = self.ws.lineage
         regret = build_regret(archive.judgments, generation=g)
+        heldout_text, heldout_committed = self.ws.committed_heldout(main)
+        seen = {j.key for j in heldout_committed}
+        heldout_new = [j for j in self.ws.pending_heldout() if j.key not in seen]
         models: dict[str, bytes] = {}
         # world models trained meanwhile: on demand by evaluations, or in the background
         trained = [*(self.models.fresh.values() if self.models else ()), *self._learned(wait=False)]
@@ -107,6 +115,9 @@ class Recording(Learning):
                 lineage("strategy_stats.json"): dump_json(stats),
                 lineage("regret.json"): dump_json(regret),
                 lineage("search_state.json"): dump_json(search),
+                lineage("heldout.jsonl"): (
+                    heldout_text + "".join(map(jsonl_line, heldout_new))
+                ).encode(),
                 lineage("plots/regret.svg"): regret_figure(regret).encode(),
                 **models,
             },
@@ -122,7 +133,7 @@ class Recording(Learning):
             reason=subject,
         )
         self._finish(journal)
-        self._dashboard(journal, archive, scores, summary)
+        self._dashboard(journal, archive, scores, summary, heldout)
         self.emit(Event("committed", g, detail=subject, seconds=round(journal.wall_s, 3)))
         return summary
 
@@ -152,6 +163,7 @@ class Recording(Learning):
         archive: Archive,
         scores: dict[str, VariantScore],
         summary: GenerationSummary,
+        heldout: Mapping[str, HeldOut],
     ) -> None:
         board = sorted(
             (
@@ -170,7 +182,11 @@ class Recording(Learning):
             title=DASHBOARD_TITLE,
             label=DASHBOARD_LABEL,
             body=dashboard(
-                summary=summary, leaderboard=board, decisions=decisions, base=self.ws.base
+                summary=summary,
+                leaderboard=board,
+                decisions=decisions,
+                base=self.ws.base,
+                heldout={cid: h.score for cid, h in heldout.items()},
             ),
         )
 
@@ -185,13 +201,19 @@ class Recording(Learning):
         refs = [archive_ref(e.candidate_id) for e in journal.entries if e.commit]
         self.ws.forge.publish(self.repo.root, [f"refs/heads/{self.ws.base}", *refs])
         atomic_write(self.ws.pending_path, b"")
+        atomic_write(self.ws.pending_heldout_path, b"")
         self.ws.journal_path.unlink(missing_ok=True)
 
     def _summary(
-        self, journal: Journal, archive: Archive, scores: dict[str, VariantScore]
+        self,
+        journal: Journal,
+        archive: Archive,
+        scores: dict[str, VariantScore],
+        heldout: Mapping[str, HeldOut],
     ) -> GenerationSummary:
         elites = [cid for cid in archive.elites.values() if cid in scores]
         best = max(elites, key=lambda c: scores[c].selection_score) if elites else None
+        shipped = max(elites, key=lambda c: (scores[c].benchmark_score, c), default=None)
         regrets: dict[str, float] = {}
         for cid in elites:
             for goal, gs in scores[cid].goals.items():
@@ -208,6 +230,9 @@ class Recording(Learning):
             best_benchmark_score=round(
                 max((scores[c].benchmark_score for c in elites), default=0.0), 6
             ),
+            best_heldout_score=heldout[shipped].score
+            if shipped is not None and shipped in heldout
+            else None,
             avg_regret={k: round(v, 4) for k, v in sorted(regrets.items())},
             wall_s=round(journal.wall_s, 3),
             episode_s=round(sum(e.episode_s for e in journal.entries), 3),

@@ -96,6 +96,9 @@ class VariantStats(_Record):
     goals: dict[str, GoalStats]
     hidden_dim: int | None = None
     buffer_size: int | None = None
+    # benchmark_score on the suite's held-out seeds (evaluated when it became an elite)
+    heldout_score: float | None = None
+    heldout_episodes: int = 0
 
 
 class StrategySummary(_Record):
@@ -118,6 +121,8 @@ class GenerationSummary(_Record):
     early_stopped: int = 0
     best_selection_score: float
     best_benchmark_score: float
+    # the held-out benchmark_score of the elite with the best in-sample one
+    best_heldout_score: float | None = None
     avg_regret: dict[str, float]
     wall_s: float
     episode_s: float

@@ -104,6 +104,7 @@ def report_comment(
     weights: Weights,
     paired: Mapping[str, tuple[float, float, int]] | None = None,
     note: str = "",
+    heldout: tuple[float, float | None] | None = None,
 ) -> str:
     """The sticky report. `paired` gives, per goal, the paired difference to the parent on
     the same seeds with its 95 % half-width and the number of pairs; `note` says why this
@@ -145,6 +146,15 @@ def report_comment(
         lines.append(_row(f"elite `{elite_id}`", elite))
     state = "selected — merged" if decision.merge else "rejected — closed"
     lines += ["", f"threshold {decision.threshold:.4f} · **{state}**: {decision.reason}"]
+    if heldout is not None:
+        outside, elite_outside = heldout
+        lines += [
+            "",
+            f"Held-out: benchmark_score **{outside:.4f}** on the suite's held-out seeds, which "
+            f"no selection reads (in-sample {child.benchmark_score:.4f}"
+            + (f"; the elite's held-out {elite_outside:.4f}" if elite_outside is not None else "")
+            + ").",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -165,6 +175,7 @@ def dashboard(
     leaderboard: Sequence[tuple[str, str, str, VariantScore]],
     decisions: Sequence[tuple[str, bool, str]],
     base: str,
+    heldout: Mapping[str, float] | None = None,
 ) -> str:
     """The dashboard issue's body, rewritten after every generation: where the run is, the
     leaderboard, what this generation selected and rejected (with the reason), and regret
@@ -174,17 +185,23 @@ def dashboard(
         f"## Generation {summary.generation}",
         "",
         f"evaluated {summary.evaluated} · merged {summary.merged} · closed {summary.closed} · "
-        f"best benchmark_score **{summary.best_benchmark_score:.4f}** · best S "
-        f"{summary.best_selection_score:.4f} · {summary.wall_s:.0f} s",
+        f"best benchmark_score **{summary.best_benchmark_score:.4f}**"
+        + (
+            f" (held-out {summary.best_heldout_score:.4f})"
+            if summary.best_heldout_score is not None
+            else ""
+        )
+        + f" · best S {summary.best_selection_score:.4f} · {summary.wall_s:.0f} s",
         "",
         "### Leaderboard",
         "",
-        "| variant | strategy | status | S | benchmark_score | avg_regret |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| variant | strategy | status | S | benchmark_score | held-out | avg_regret |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     lines += [
         f"| `{cid}` | {strategy} | {status} | {s.selection_score:.4f} | "
-        f"{s.benchmark_score:.4f} | {s.avg_regret:.4f} |"
+        f"{s.benchmark_score:.4f} | {'–' if (h := (heldout or {}).get(cid)) is None else f'{h:.4f}'} | "
+        f"{s.avg_regret:.4f} |"
         for cid, strategy, status, s in leaderboard
     ]
     if decisions:

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 
 from bot.archive import Archive, meta_as_record
+from bot.heldout import HeldOut
 from bot.records import (
     CapacitySummary,
     GenerationSummary,
@@ -27,8 +28,10 @@ def variant_stats(
     *,
     penalties: Mapping[str, float],
     mutate_next: set[str],
+    heldout: Mapping[str, HeldOut] | None = None,
 ) -> dict[str, VariantStats]:
     children = archive.children()
+    heldout = heldout or {}
     out = {}
     for cid, m in sorted(archive.meta.items()):
         s = scores[cid]
@@ -56,6 +59,8 @@ def variant_stats(
                 )
                 for g, gs in s.goals.items()
             },
+            heldout_score=heldout[cid].score if cid in heldout else None,
+            heldout_episodes=heldout[cid].episodes if cid in heldout else 0,
         )
     return out
 
@@ -94,8 +99,11 @@ def build_stats(
     failure_cache: Sequence[str],
     capacity: CapacitySummary | None = None,
     operators: Mapping[str, OperatorStats] | None = None,
+    heldout: Mapping[str, HeldOut] | None = None,
 ) -> StrategyStatsFile:
-    variants = variant_stats(archive, scores, penalties=penalties, mutate_next=mutate_next)
+    variants = variant_stats(
+        archive, scores, penalties=penalties, mutate_next=mutate_next, heldout=heldout
+    )
     return StrategyStatsFile(
         generation=generation,
         formula=weights.formula,

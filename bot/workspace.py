@@ -124,6 +124,11 @@ class Workspace:
         return self.repo.state_dir / "pending-judgments.jsonl"
 
     @property
+    def pending_heldout_path(self) -> Path:
+        """Held-out judgments not yet on main."""
+        return self.repo.state_dir / "pending-heldout.jsonl"
+
+    @property
     def journal_path(self) -> Path:
         return self.repo.state_dir / "journal.json"
 
@@ -234,6 +239,32 @@ class Workspace:
             data = self.repo.read_file(commit, path) or b""
             self._stats = (blob, load_json(data, StrategyStatsFile, source=f"{path}@{commit[:10]}"))
         return self._stats[1]
+
+    def committed_heldout(self, commit: str) -> tuple[str, list[Judgment]]:
+        """lineage/heldout.jsonl on `commit`: every elite's episodes on the held-out seeds."""
+        path = self.lineage("heldout.jsonl")
+        text = (self.repo.read_file(commit, path) or b"").decode()
+        records, problems = parse_jsonl(text, Judgment, source=f"{path}@{commit[:10]}")
+        self.problems.extend(p for p in problems if p not in self.problems)
+        return text, records
+
+    def pending_heldout(self) -> list[Judgment]:
+        path = self.pending_heldout_path
+        if not path.exists():
+            return []
+        records, problems = read_jsonl(path, Judgment)
+        self.problems.extend(p for p in problems if p not in self.problems)
+        return records
+
+    def heldout(self, commit: str) -> list[Judgment]:
+        """The held-out judgments on `commit` and those pending, each (variant, goal,
+        episode) once."""
+        out, seen = [], set()
+        for j in [*self.committed_heldout(commit)[1], *self.pending_heldout()]:
+            if j.key not in seen:
+                seen.add(j.key)
+                out.append(j)
+        return out
 
     def committed_search(self, commit: str) -> SearchState:
         """lineage/search_state.json on `commit` (a fresh state when there is none)."""

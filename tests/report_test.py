@@ -72,6 +72,7 @@ def test_sticky_report_comment_merged_and_closed() -> None:
             decision=merged,
             weights=Weights(),
             paired={"cartpole": (0.1, 0.042, 20), "pendulum": (0.06, 0.031, 20)},
+            heldout=(0.6812, 0.6034),
         ),
     )
     closed = Decision("c-7f3a9e1", False, "goal pendulum regressed", 0.5)
@@ -101,6 +102,7 @@ def test_dashboard() -> None:
         closed=3,
         best_selection_score=0.46,
         best_benchmark_score=0.7,
+        best_heldout_score=0.6812,
         avg_regret={"cartpole": 0.0, "pendulum": 1116.8},
         wall_s=31.2,
         episode_s=29.0,
@@ -115,5 +117,11 @@ def test_dashboard() -> None:
     ]
     check(
         "dashboard.md",
-        dashboard(summary=summary, leaderboard=board, decisions=decisions, base="main"),
+        dashboard(
+            summary=summary,
+            leaderboard=board,
+            decisions=decisions,
+            base="main",
+            heldout={"c-7f3a9e1": 0.6812},
+        ),
     )

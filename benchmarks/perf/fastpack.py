@@ -378,7 +378,9 @@ class PackingEvaluate:
             self._policies[code] = (name, getattr(module, func_name))
         return self._policies[code]
 
-    def __call__(self, source: Any, plan: Sequence[tuple[Goal, Sequence[int], int]]) -> list[Episode]:
+    def __call__(
+        self, source: Any, plan: Sequence[tuple[Goal, Sequence[int], int]]
+    ) -> list[Episode]:
         code, make = self.make_policy(source.files, source.manifest.entry)
         params = json.loads(source.files["params.json"])
         out: list[Episode] = []

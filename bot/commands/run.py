@@ -41,6 +41,8 @@ class ProgressReporter:
             self.notes.append(f"  warning: {event.detail}")
         elif event.kind == "search":
             self.notes.append(f"  search: {event.detail}")
+        elif event.kind == "heldout":
+            self.notes.append(f"  {event.candidate}: {event.detail}")
         elif event.kind == "committed":
             self.close()
             click.echo(event.detail)
@@ -88,6 +90,7 @@ def summary_table(summaries: list[GenerationSummary]) -> str:
         "closed",
         "best S",
         "best bench",
+        "held-out",
         *[f"regret:{g}" for g in goals],
         "wall s",
         "overhead",
@@ -103,6 +106,7 @@ def summary_table(summaries: list[GenerationSummary]) -> str:
                 s.closed,
                 s.best_selection_score,
                 s.best_benchmark_score,
+                s.best_heldout_score,
                 *[s.avg_regret.get(g) for g in goals],
                 f"{s.wall_s:.2f}",
                 # with several workers, episodes overlap: their sum may exceed the wall time

@@ -14,6 +14,7 @@ from bot.archive import meta_from_record, score_all
 from bot.cli import AppContext
 from bot.commands.tables import table
 from bot.errors import LineageFileError
+from bot.heldout import heldout_scores
 from bot.lineage_files import load_json
 from bot.loop_state import goal_weights, weights_of
 from bot.records import OperatorStats, RegretFile, StrategyStatsFile
@@ -207,12 +208,19 @@ def _recompute(ws: Workspace, main: str, stats: StrategyStatsFile, *, as_json: b
             f"{path}: judgments of {len(unknown)} variant(s) that strategy_stats.json does not "
             f"list, e.g. {unknown[0]}"
         )
+    heldout = heldout_scores(ws.committed_heldout(main)[1], goal_weights(ws))
     for cid, v in sorted(stats.variants.items()):
         mine = scores[cid]
         for name, tolerance in CHECKED.items():
             theirs, ours = getattr(v, name), getattr(mine, name)
             if abs(theirs - ours) > tolerance * max(1.0, abs(ours)):
                 differences.append(f"{cid}: {name} is {theirs} on {ws.base}, recomputed {ours:.6g}")
+        outside = heldout[cid].score if cid in heldout else None
+        if outside != v.heldout_score:
+            differences.append(
+                f"{cid}: heldout_score is {v.heldout_score} on {ws.base}, recomputed from "
+                f"{ws.lineage('heldout.jsonl')} {outside}"
+            )
     regret_path = ws.lineage("regret.json")
     data = ws.repo.read_file(main, regret_path)
     recomputed = agg.regret(generation=stats.generation)

@@ -27,6 +27,7 @@ def _elites(stats: StrategyStatsFile | None) -> dict[str, dict[str, Any]]:
             "niche": v.niche,
             "selection_score": v.selection_score,
             "benchmark_score": v.benchmark_score,
+            "heldout_score": v.heldout_score,
         }
     return out
 
@@ -135,16 +136,31 @@ def status_command(obj: AppContext, *, as_json: bool, niches: bool = False) -> N
         )
         click.echo()
         rows = [
-            [n, e["candidate"], e["niche"], e["selection_score"], e["benchmark_score"]]
+            [
+                n,
+                e["candidate"],
+                e["niche"],
+                e["selection_score"],
+                e["benchmark_score"],
+                e["heldout_score"],
+            ]
             for n, e in elites.items()
         ]
-        click.echo(table(["strategy", "elite", "niche", "S", "benchmark_score"], rows))
+        click.echo(table(["strategy", "elite", "niche", "S", "benchmark_score", "held-out"], rows))
+        click.echo(
+            "held-out: benchmark_score on the suite's held-out seeds, which no selection reads"
+        )
     if last:
         click.echo()
         click.echo(
             f"last generation {last.generation}: evaluated {last.evaluated}, merged {last.merged}, "
             f"closed {last.closed}, best S {last.best_selection_score:.4f}, "
             f"best benchmark_score {last.best_benchmark_score:.4f}"
+            + (
+                f" (held-out {last.best_heldout_score:.4f})"
+                if last.best_heldout_score is not None
+                else ""
+            )
         )
     if opened:
         click.echo()

@@ -19,6 +19,7 @@ def summary(g: int, merged: int, bench: float, wall: float, episodes: float) -> 
     return GenerationSummary(
         generation=g, run_id="r", evaluated=4, merged=merged, closed=4 - merged, early_stopped=1,
         best_selection_score=0.5 + g / 100, best_benchmark_score=bench,
+        best_heldout_score=round(bench - 0.01, 4),
         avg_regret={"cartpole": 12.5 - g, "pendulum": 1300.25 - 10 * g}, wall_s=wall, episode_s=episodes,
     )  # fmt: skip
 
