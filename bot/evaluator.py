@@ -556,17 +556,10 @@ class Session:
         unfinished instance's item and the remaining capacities of the bins it fits — the
         open ones in order, then one empty bin — as a (1, 1 + k) float64 row; the strategy
         answers k priorities and the trusted side puts the item in the best bin (a new one
-        when the empty bin wins) and counts bins."""
-        capacity = float(goal.capacity)
-        sizes = [packing_instance(goal, seed) for seed in seeds]
-        n = len(seeds)
-        remaining = [np.empty(goal.items, dtype=np.float64) for _ in range(n)]
-        opened = [0] * n
-        position = [0] * n
-        failure: list[str | None] = [None] * n
-        ended = [0.0] * n
-        started = time.perf_counter()
-        deadline = started + goal.wall_limit_s
+        when the empty bin wins) and counts bins. The instances are split into two lanes
+        with a message in flight for each, so the worker scores one lane's bins while this
+        side places the other lane's items and builds its next message (see pack_lanes)."""
+        packing = _Packing(goal, seeds)
         spec = {
             "goal_id": goal.goal_id,
             "env_id": "binpacking",
@@ -575,94 +568,59 @@ class Session:
             "obs_dim": -1,
             "action": {"type": "priority"},
         }
-
-        def fail(rows: list[int], kind: str) -> None:
-            for i in rows:
-                if failure[i] is None and position[i] < goal.items:
-                    failure[i], ended[i] = kind, time.perf_counter()
-
-        def active() -> list[int]:
-            return [i for i in range(n) if failure[i] is None and position[i] < goal.items]
-
         with contextlib.suppress(WorkerFailure):
             self._worker()
-        self._init_goal(goal, spec, fail, active)
-        while rows := active():
+        self._init_goal(goal, spec, packing.fail, packing.active)
+        deadline = packing.started + goal.wall_limit_s
+        inflight: deque[tuple[list[int], list[np.ndarray]]] = deque()
+        lanes = pack_lanes(len(seeds))
+
+        def request(lane: int) -> None:
+            rows = [i for i in packing.active() if i % lanes == lane]
+            if not rows:
+                return
             if time.perf_counter() > deadline:
-                fail(rows, "timeout")
-                break
+                packing.fail(rows, "timeout")
+                return
             if self.worker is None:
-                fail(rows, "crash")
-                break
-            fits, obs = [], []
-            for i in rows:
-                item = float(sizes[i][position[i]])
-                caps = remaining[i][: opened[i]]
-                index = np.flatnonzero(caps >= item)
-                fits.append(index)
-                obs.append(np.concatenate(([item], caps[index], [capacity])))
+                packing.fail(rows, "crash")
+                return
+            fits, obs = packing.observations(rows)
             header = {
                 "op": "act",
                 "parts": [{"goal": goal.goal_id, "shape": [1, len(o)]} for o in obs],
             }
-            sent = time.perf_counter()
             try:
-                reply, data = self.worker.call(
+                self.worker.send(
                     header, b"".join(o.tobytes() for o in obs), timeout=self.reply_timeout
                 )
+            except WorkerFailure as failure:
+                self.last_failure = (failure.kind, failure.message)
+                packing.fail(packing.active(), failure.kind)
+                self._drop()
+                inflight.clear()  # the requests already sent will never be answered
+                return
+            inflight.append((rows, fits))
+
+        for lane in range(lanes):
+            request(lane)
+        while inflight:
+            rows, fits = inflight.popleft()
+            sent = time.perf_counter()
+            assert self.worker is not None
+            try:
+                reply, data = self.worker.receive(timeout=self.reply_timeout)
                 parts = _parts(reply, len(rows), "instance")
             except (WorkerFailure, KeyError, TypeError) as exc:
                 kind = exc.kind if isinstance(exc, WorkerFailure) else "malformed"
                 self.last_failure = (kind, str(exc))
-                fail(rows, kind)
+                packing.fail(packing.active(), kind)
                 self._drop()
                 break
             self.exchange_seconds += time.perf_counter() - sent
-            offset = 0
-            for i, index, part in zip(rows, fits, parts, strict=True):
-                if not isinstance(part, dict) or "error" in part:
-                    kind = str(part.get("error", "malformed")) if isinstance(part, dict) else ""
-                    fail([i], kind if kind in FAILURE_KINDS else "malformed")
-                    continue
-                try:
-                    size = int(part["bytes"])
-                    scores = np.frombuffer(
-                        data[offset : offset + size], dtype=np.dtype(part["dtype"])
-                    ).astype(np.float64)
-                except (KeyError, TypeError, ValueError):
-                    fail([i], "malformed")
-                    offset = len(data)
-                    continue
-                offset += size
-                if scores.size != len(index) + 1 or not np.isfinite(scores).all():
-                    fail([i], "invalid_action")
-                    continue
-                choice = int(np.argmax(scores))
-                item = float(sizes[i][position[i]])
-                if choice == len(index):
-                    remaining[i][opened[i]] = capacity - item
-                    opened[i] += 1
-                else:
-                    remaining[i][index[choice]] -= item
-                position[i] += 1
-                if position[i] == goal.items:
-                    ended[i] = time.perf_counter()
-        out = []
-        for i, seed in enumerate(seeds):
-            bound = math.ceil(float(sizes[i].sum()) / capacity)
-            excess = 100.0 * (opened[i] - bound) / bound
-            out.append(
-                Episode(
-                    goal.goal_id,
-                    first + i,
-                    int(seed),
-                    goal.min_reward if failure[i] else -excess,
-                    position[i],
-                    failure[i],
-                    round(max(0.0, (ended[i] or time.perf_counter()) - started), 6),
-                )
-            )
-        return out
+            packing.place(rows, fits, parts, data)
+            request(rows[0] % lanes)
+        return packing.episodes(first)
 
     def _episodes(self, b: _Batch, started: float) -> list[Episode]:
         return [
@@ -712,6 +670,105 @@ def strategy_session(
     finally:
         if own:
             envs.close()
+
+
+def pack_lanes(instances: int) -> int:
+    """Bin-packing messages in flight: two lanes, one placed while the other is scored, once
+    there are enough instances that a message's own cost does not dominate."""
+    return 2 if instances >= 8 else 1
+
+
+class _Packing:
+    """The trusted side of one goal's bin packing: the instances, their bins and where each
+    stands."""
+
+    def __init__(self, goal: Goal, seeds: Sequence[int]) -> None:
+        self.goal = goal
+        self.seeds = seeds
+        self.capacity = float(goal.capacity)
+        self.sizes = [packing_instance(goal, seed) for seed in seeds]
+        n = len(seeds)
+        self.remaining = [np.empty(goal.items, dtype=np.float64) for _ in range(n)]
+        self.opened = [0] * n
+        self.position = [0] * n
+        self.failure: list[str | None] = [None] * n
+        self.ended = [0.0] * n
+        self.started = time.perf_counter()
+
+    def fail(self, rows: list[int], kind: str) -> None:
+        for i in rows:
+            if self.failure[i] is None and self.position[i] < self.goal.items:
+                self.failure[i], self.ended[i] = kind, time.perf_counter()
+
+    def active(self) -> list[int]:
+        return [
+            i
+            for i in range(len(self.seeds))
+            if self.failure[i] is None and self.position[i] < self.goal.items
+        ]
+
+    def observations(self, rows: list[int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per row, the open bins its next item fits and the row the strategy sees."""
+        fits, obs = [], []
+        for i in rows:
+            item = float(self.sizes[i][self.position[i]])
+            caps = self.remaining[i][: self.opened[i]]
+            index = np.flatnonzero(caps >= item)
+            fits.append(index)
+            obs.append(np.concatenate(([item], caps[index], [self.capacity])))
+        return fits, obs
+
+    def place(self, rows: list[int], fits: list[np.ndarray], parts: list[Any], data: bytes) -> None:
+        """Each row's item in the bin its priorities chose, or the row's failure."""
+        offset = 0
+        for i, index, part in zip(rows, fits, parts, strict=True):
+            if self.failure[i] is not None:  # a deadline failed it while the reply travelled
+                continue
+            if not isinstance(part, dict) or "error" in part:
+                kind = str(part.get("error", "malformed")) if isinstance(part, dict) else ""
+                self.fail([i], kind if kind in FAILURE_KINDS else "malformed")
+                continue
+            try:
+                size = int(part["bytes"])
+                scores = np.frombuffer(
+                    data[offset : offset + size], dtype=np.dtype(part["dtype"])
+                ).astype(np.float64)
+            except (KeyError, TypeError, ValueError):
+                self.fail([i], "malformed")
+                offset = len(data)
+                continue
+            offset += size
+            if scores.size != len(index) + 1 or not np.isfinite(scores).all():
+                self.fail([i], "invalid_action")
+                continue
+            choice = int(np.argmax(scores))
+            item = float(self.sizes[i][self.position[i]])
+            if choice == len(index):
+                self.remaining[i][self.opened[i]] = self.capacity - item
+                self.opened[i] += 1
+            else:
+                self.remaining[i][index[choice]] -= item
+            self.position[i] += 1
+            if self.position[i] == self.goal.items:
+                self.ended[i] = time.perf_counter()
+
+    def episodes(self, first: int) -> list[Episode]:
+        out = []
+        for i, seed in enumerate(self.seeds):
+            bound = math.ceil(float(self.sizes[i].sum()) / self.capacity)
+            excess = 100.0 * (self.opened[i] - bound) / bound
+            out.append(
+                Episode(
+                    self.goal.goal_id,
+                    first + i,
+                    int(seed),
+                    self.goal.min_reward if self.failure[i] else -excess,
+                    self.position[i],
+                    self.failure[i],
+                    round(max(0.0, (self.ended[i] or time.perf_counter()) - self.started), 6),
+                )
+            )
+        return out
 
 
 def packing_instance(goal: Goal, seed: int) -> np.ndarray:

@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.evaluator import Episode, packing_instance  # noqa: E402
+from bot.evaluator import Episode, pack_lanes, packing_instance  # noqa: E402
 from bot.goals import Goal  # noqa: E402
 
 NEAR_TIE = 1e-9  # relative gap between the best two rooms below which the strategy decides
@@ -315,14 +315,21 @@ class Packer:
 
     # -- in lockstep -----------------------------------------------------------------------
     def _pack_in_lockstep(self, policy: Any) -> list[Packed]:
-        """Session._pack's loop, the worker's calls made here: per item, one call of `act`
-        per unfinished instance, in instance order."""
+        """Session._pack's loop, the worker's calls made here in the worker's order: per
+        item, one call of `act` per unfinished instance of the first lane, then of the
+        second (the trusted side keeps one message in flight per lane)."""
         capacity = float(self.capacity)
         n, items = len(self.sizes), self.goal.items
+        lanes = pack_lanes(n)
         remaining = [np.empty(items, dtype=np.float64) for _ in range(n)]
         opened, position, exact = [0] * n, [0] * n, [0] * n
         failure: list[str | None] = [None] * n
-        while rows := [i for i in range(n) if failure[i] is None and position[i] < items]:
+
+        def unfinished() -> list[int]:
+            return [i for i in range(n) if failure[i] is None and position[i] < items]
+
+        while unfinished():
+            rows = [i for lane in range(lanes) for i in unfinished() if i % lanes == lane]
             for i in rows:
                 item = float(self.sizes[i][position[i]])
                 caps = remaining[i][: opened[i]]
