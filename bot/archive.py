@@ -31,6 +31,7 @@ class VariantMeta:
     pr: int | None = None
     early_stopped: bool = False
     clone: bool = False
+    cell: str = ""  # its behaviour cell inside the niche (see cells.py), once evaluated
     hidden_dim: int | None = None
 
 

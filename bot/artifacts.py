@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.errors import AugnesError
-from bot.evaluator import Episode
+from bot.evaluator import MEASURES, Episode
 from bot.goals import Suite
 from bot.sandbox import FAILURE_KINDS
 
@@ -44,6 +44,7 @@ class ArtifactEpisode(_Strict):
     steps: int = Field(ge=0)
     failure: Literal[FAILURE_KINDS] | None  # type: ignore[valid-type]
     duration_s: float = Field(ge=0, le=86_400)
+    measures: dict[Literal[MEASURES], Annotated[float, Field(ge=0, le=1)]] = {}  # type: ignore[valid-type]
 
 
 class EvaluationArtifact(_Strict):
@@ -85,6 +86,7 @@ def write_artifact(
                 steps=e.steps,
                 failure=e.failure,
                 duration_s=round(e.duration_s, 6),
+                measures=dict(e.measures),
             )
             for e in episodes
         ],
@@ -138,7 +140,9 @@ def read_artifact(
                 f"{at}: reward {e.reward} outside what {goal.goal_id} can give ({low}..{high})"
             )
         episodes.append(
-            Episode(e.goal, e.episode, e.seed, e.reward, e.steps, e.failure, e.duration_s)
+            Episode(
+                e.goal, e.episode, e.seed, e.reward, e.steps, e.failure, e.duration_s, e.measures
+            )
         )
     return episodes
 

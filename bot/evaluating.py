@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.archive import Archive
+from bot.cells import variant_cell
 from bot.evaluator import Episode, strategy_session
 from bot.goals import Goal, Suite
 from bot.heldout import heldout_plan
@@ -242,7 +243,15 @@ class Evaluating(Learning):
     ) -> None:
         fresh = archive.add_judgments(self._judgments(e, episodes, archive, journal.generation))
         if e.candidate_id in archive.meta:
-            archive.update(e.candidate_id, early_stopped=early, clone=e.clone and early)
+            src = self.ws.read_strategy(e.commit or "", e.strategy)
+            cell = variant_cell(
+                archive.by_variant().get(e.candidate_id, []),
+                src.manifest,
+                src.params,
+                self.ws.suite.descriptors,
+            )
+            archive.update(e.candidate_id, early_stopped=early, clone=e.clone and early, cell=cell)
+            e.cell = cell
         append_jsonl(self.ws.pending_path, fresh)
         if e.pr is not None:
             self.ws.forge.set_status(
@@ -377,6 +386,7 @@ def judgments_of(
                 steps=ep.steps,
                 duration_s=ep.duration_s,
                 benchmark_score=round(min(1.0, bench), 6),
+                measures=dict(ep.measures) or None,
             )
         )
     return out

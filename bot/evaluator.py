@@ -13,7 +13,7 @@ import math
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,22 @@ class Episode:
     steps: int
     failure: str | None
     duration_s: float
+    # what the trusted side measured of the strategy's behaviour (niche descriptors), in
+    # [0, 1]; bin packing: the share of bins filled exactly, the mean fill of the bins
+    measures: Mapping[str, float] = field(default_factory=dict)
+
+
+MEASURES = ("exact_fits", "fill")  # every measure an episode may carry
+
+
+def packing_measures(exact: int, opened: int, total: float, capacity: float) -> dict[str, float]:
+    """Bin packing's behaviour: the share of bins filled exactly, and the mean fill."""
+    if not opened:
+        return {}
+    return {
+        "exact_fits": round(exact / opened, 6),
+        "fill": round(min(1.0, total / (opened * capacity)), 6),
+    }
 
 
 @dataclass
@@ -690,6 +706,7 @@ class _Packing:
         n = len(seeds)
         self.remaining = [np.empty(goal.items, dtype=np.float64) for _ in range(n)]
         self.opened = [0] * n
+        self.exact = [0] * n  # bins an item filled to the brim
         self.position = [0] * n
         self.failure: list[str | None] = [None] * n
         self.ended = [0.0] * n
@@ -748,6 +765,7 @@ class _Packing:
                 self.opened[i] += 1
             else:
                 self.remaining[i][index[choice]] -= item
+                self.exact[i] += self.remaining[i][index[choice]] == 0
             self.position[i] += 1
             if self.position[i] == self.goal.items:
                 self.ended[i] = time.perf_counter()
@@ -766,6 +784,14 @@ class _Packing:
                     self.position[i],
                     self.failure[i],
                     round(max(0.0, (self.ended[i] or time.perf_counter()) - self.started), 6),
+                    {}
+                    if self.failure[i]
+                    else packing_measures(
+                        self.exact[i],
+                        self.opened[i],
+                        float(self.sizes[i].sum()),
+                        self.capacity,
+                    ),
                 )
             )
         return out

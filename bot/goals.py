@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import tomllib
 import zlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -89,6 +89,9 @@ class SuiteFile(BaseModel):
     # where the held-out seeds start (default: episode_seed + 1,000,000,007): instances no
     # variant is ever selected on, where each niche's elite is scored when it merges
     heldout_seed: int | None = Field(None, ge=0)
+    # behaviour descriptors for the cells inside a niche: name -> ascending bin edges (a
+    # measure the evaluator records, `goal:<id>`, or a parameter)
+    descriptors: dict[str, tuple[float, ...]] = {}
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ class Suite:
     goals: tuple[Goal, ...]
     problems: tuple[str, ...]  # goal files that failed to load, with the reason
     members: tuple[str, ...] = ()  # the suites combined into this one (empty: just itself)
+    descriptors: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -188,7 +192,14 @@ def load_suite(benchmarks: Path, name: str) -> Suite:
         goals.append(goal)
     if not goals:
         raise GoalError(f"{folder / 'goals'}: no valid goal file; " + "; ".join(problems))
-    return Suite(meta.name, meta.description, meta.episode_seed, tuple(goals), tuple(problems))
+    return Suite(
+        meta.name,
+        meta.description,
+        meta.episode_seed,
+        tuple(goals),
+        tuple(problems),
+        descriptors=meta.descriptors,
+    )
 
 
 def combine(suites: Sequence[Suite]) -> Suite:
@@ -211,4 +222,5 @@ def combine(suites: Sequence[Suite]) -> Suite:
         tuple(g for s in suites for g in s.goals),
         tuple(p for s in suites for p in s.problems),
         tuple(s.name for s in suites),
+        descriptors={k: v for s in suites for k, v in s.descriptors.items()},
     )

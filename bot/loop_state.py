@@ -122,6 +122,7 @@ class LoopState:
             pr=e.pr,
             early_stopped=e.early_stopped,
             clone=e.clone,
+            cell=e.cell,
             hidden_dim=e.hidden_dim,
         )
 

@@ -78,6 +78,17 @@ class NicheSpec(BaseModel):
 
     complexity: str = "n_params"
     bins: tuple[float, ...] = (0, 16, 64, 256, 1024)
+    # behaviour cells inside the niche: descriptor -> ascending bin edges; a descriptor is a
+    # measure the suite records, `goal:<id>` (mean reward_norm there) or a parameter
+    # (default: the suite's [descriptors])
+    descriptors: dict[str, tuple[float, ...]] = {}
+
+    @model_validator(mode="after")
+    def _edges_ascend(self) -> NicheSpec:
+        for name, edges in self.descriptors.items():
+            if not edges or list(edges) != sorted(edges):
+                raise ValueError(f"niche.descriptors.{name}: give ascending bin edges")
+        return self
 
 
 class WorldModelSpec(BaseModel):

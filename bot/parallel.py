@@ -87,13 +87,13 @@ def run_stages(job: Job, run: Callable[[Plan], list[Episode]]) -> tuple[list[Epi
     is a clone of the parent's or trails the elite. Returns the episodes and why it stopped
     after stage one ("clone", "early") or None."""
     episodes = run(job.first)
-    if job.rest and job.parent and is_clone(episodes, job.parent):
+    if not job.rest:  # one stage: nothing left to save
+        return episodes, None
+    if job.parent and is_clone(episodes, job.parent):
         return episodes, "clone"
     if job.elite and trails(episodes, job.elite, job.margin, job.first):
         return episodes, "early"
-    if job.rest:
-        episodes += run(job.rest)
-    return episodes, None
+    return episodes + run(job.rest), None
 
 
 def run_job(

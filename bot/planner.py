@@ -13,6 +13,7 @@ from typing import Protocol
 
 from bot.archive import Archive, VariantMeta
 from bot.candidates import candidate_id, content_hash, novelty_key
+from bot.cells import cell_elites
 from bot.config import Config
 from bot.journal import Entry
 from bot.loop_state import Event
@@ -109,6 +110,13 @@ class Planner:
         # a variant no enabled operator can act on (no parameters, no code operators) would
         # take a child's slot and give none
         return [e for e in pool if self.applicable(e, pool)]
+
+    def cell_elites(self, pool: Sequence[ArchiveEntry]) -> dict[str, str]:
+        """Per (strategy, behaviour cell), the pool's best variant."""
+        meta = self.archive.meta
+        return cell_elites(
+            {e.candidate_id: (e.niche, meta[e.candidate_id].cell, e.score) for e in pool}
+        )
 
     def children(self, mutations: int, *, planned: set[str]) -> list[Entry]:
         """Up to `mutations` new children; `planned` holds contents already in this plan."""

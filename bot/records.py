@@ -36,6 +36,8 @@ class Judgment(_Record):
     steps: int = Field(ge=0)
     duration_s: float = Field(ge=0)
     benchmark_score: float = Field(ge=0, le=1)
+    # what the trusted side measured of the behaviour (niche descriptors), each in [0, 1]
+    measures: dict[str, float] | None = None
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -78,6 +80,7 @@ class VariantStats(_Record):
     summary: str = ""
     early_stopped: bool = False
     clone: bool = False  # stopped after stage one as a clone of its parent
+    cell: str = ""  # its behaviour cell inside the niche
     status: Status
     decision: str = ""
     pr: int | None = None

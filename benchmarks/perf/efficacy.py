@@ -1,49 +1,54 @@
-"""Efficacy at an equal evaluation budget: the Augnes loop against the v0.6 loop, random
-search, a DEAP (mu+lambda) genetic algorithm and pyribs MAP-Elites.
+"""Efficacy at equal budgets, scored on held-out seeds: the Augnes loop against the v0.6 loop,
+random search, DEAP (mu+lambda), pyribs MAP-Elites and plain CMA-ES.
 
-    python benchmarks/perf/efficacy.py --suite control [--budget 80] [--seeds 5]
-        [--methods augnes,v06,random,deap,ribs] [--episodes N] [--out FILE]
+    python benchmarks/perf/efficacy.py --suite binpacking [--seeds 20] [--budget 1000]
+    python benchmarks/perf/efficacy.py --suite control --seeds 10 --budget 240
+        [--methods augnes,v06,...] [--jobs 2] [--out FILE]
+    python benchmarks/perf/efficacy.py --suite binpacking --sensitivity   # behind the defaults
+    python benchmarks/perf/efficacy.py --suite control --ceilings         # each family's ceiling
 
-Every method starts from the same seed strategies (their evaluations are the first ones it
-spends), faces the same episode seeds, and has the same budget of episodes: `--budget` full
-evaluations' worth. Episodes are what an evaluation costs (DESIGN: one judgment is one
-evaluated episode), so a child the loop stops early after its first stage costs only the
-episodes it ran; a variant that a baseline proposes again is answered from a cache and
-costs nothing, which favours the baselines. The two loops run as
-users run them: `augnes run` in a scratch clone, the local forge, the configured sandbox;
-`v06` is the same loop configured as Augnes v0.6 was (every child from the single best
-variant, selection by mean_reward + 0.5·avg_advantage, no archive parents, no niches).
-Random search, DEAP and pyribs ask this script's evaluator, which runs the bot's own
-evaluation session (same worker, same harness, same scoring) on the scratch clone.
+The protocol. Every method starts from the suite's seed strategies (their evaluations are
+the first it spends) and spends a budget counted in full evaluations: episodes spent over
+the episodes of one full evaluation, so a child the loop stops after its first stage costs
+only the episodes it ran. One run per method and search seed; the same episode seeds for
+all. The loops are the bot's own planner, operators, archive, selection and reflection
+(memory_loop.py), evaluated on an exact fast path (fastpack.py, fastcontrol.py: the same
+episodes and rewards as the sandboxed path, proved by tests); the baselines ask the same
+evaluator. Each run is read at 60, 240 and 1,000 evaluations (anytime curves): the
+variant the method would ship at that point — the loop's elite on main with the best
+in-sample benchmark_score, a baseline's best evaluated variant — is scored on the suite's
+held-out seeds, which no method ever selects on. Budgets are never overdrawn: a loop is
+read after the last generation that fits.
 
-The search space of the baselines is the declared parameters of the suite's strategies. A
-genome is one gene choosing the strategy plus every strategy's parameters scaled to [0, 1]
-(categoricals by index), starting from the seeds' values; DEAP varies individuals with the
-bot's own operators (Gaussian perturbation, uniform resampling, uniform crossover; same sigma
-and rate);
-pyribs' Gaussian emitter uses the same sigma in the scaled space, over a grid of strategy
-× complexity bin (the bot's niches).
+Methods: `augnes` (the defaults), `augnes-no-early-stop` (first_stage_episodes = 0),
+`v06` (the same operators; every child from the best elite, S = mean_reward +
+0.5·avg_advantage, no niche founding), `random` (strategy and parameters uniform over the
+declared ranges), `deap` (mu = lambda = 8, varOr with the bot's perturbation, resampling and
+crossover, same sigma and rate), `ribs` (MAP-Elites, strategy × complexity grid, Gaussian
+emitters with the same sigma), `cma` (plain CMA-ES from the best seed over its family's
+numeric parameters, the loop's cma_sigma, pycma's default population, IPOP restarts when
+pycma stops). Strategies that plan with a learned world model (mpc) are left out: the
+benchmark trains no models.
 
-Writes one JSON per suite: per method and search seed, after each evaluation the best fully
-evaluated benchmark_score so far and the episodes spent, plus the evaluations per strategy
-and wall time.
+`--sensitivity` runs the loop with one setting changed at a time, on tuning seeds and a
+tuning instance set of their own (never the held-out seeds of the protocol); `--ceilings`
+runs a long CMA-ES per family and goal (control), the headroom the methods are measured
+against.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
-import os
+import multiprocessing
 import random
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
-import tomllib
-from collections import Counter
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,230 +58,276 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from common import clone  # noqa: E402
+from memory_loop import MemoryLoop, strategies_of  # noqa: E402
 
+from bot.candidates import content_hash  # noqa: E402
+from bot.config import Config, parse_config  # noqa: E402
 from bot.evaluating import episode_scores  # noqa: E402
-from bot.evaluator import EnvPool, Session  # noqa: E402
-from bot.goals import Goal  # noqa: E402
-from bot.manifest import PARAMS, Manifest, ParamValue, dump_params, read_strategy  # noqa: E402
+from bot.evaluator import Episode  # noqa: E402
+from bot.goals import Suite, load_suite  # noqa: E402
+from bot.heldout import heldout_plan  # noqa: E402
+from bot.manifest import PARAMS, ParamValue, dump_params, niche_key  # noqa: E402
 from bot.operators import operators  # noqa: E402
-from bot.sandbox import open_sandbox  # noqa: E402
-from bot.workspace import Workspace  # noqa: E402
+from bot.operators.space import coordinates, from_unit, to_unit  # noqa: E402
+from bot.workspace import StrategySource  # noqa: E402
 
-METHODS = ("augnes", "v06", "random", "deap", "ribs")
+METHODS = ("augnes", "augnes-no-early-stop", "v06", "random", "deap", "ribs", "cma")
+CHECKPOINTS = (60, 240, 1000)
 MUTATIONS = 4  # children per generation of the loops, and the batch of the baselines
+TUNING_HELDOUT = 7_000_003  # the tuning instance set: this far from the suite's held-out seeds
+OVERRIDES: dict[str, dict[str, Any]] = {
+    "augnes": {},
+    "augnes-no-early-stop": {"evaluation": {"first_stage_episodes": 0}},
+    "v06": {
+        "selection": {"formula": "v06"},
+        "parents": {"policy": "best"},
+        "variation": {"found_niches": False},
+    },
+}
 
 
-# ---- the scratch repository --------------------------------------------------------------
-def scratch(
-    dest: Path, *, suite: str, seed: int, method: str, episodes: int | None, sandbox: str
-) -> Path:
-    """A clone of this repository configured for one run: the suite, the search seed, the
-    loop's policy, and (when asked) fewer episodes per goal for every method alike."""
-    clone(ROOT, dest)
-    base = tomllib.loads((dest / "pyproject.toml").read_text())["tool"]["augnes"]
-    lines = [f'suite = "{suite}"', f"seed = {seed}"]
-    lines += [f"{k} = {json.dumps(v)}" for k, v in base.items() if k not in ("suite", "seed")]
-    lines += ["[evaluation]", f'sandbox = "{sandbox}"']
-    if method == "v06":
-        lines += [
-            "[selection]",
-            'formula = "v06"',
-            "[parents]",
-            'policy = "best"',
-            "[variation]",
-            "found_niches = false",
-        ]
-    (dest / "augnes.toml").write_text("\n".join(lines) + "\n")
-    if episodes is not None:
-        for goal in (dest / "benchmarks" / suite / "goals").glob("*.toml"):
-            text = goal.read_text()
-            kept = [ln for ln in text.splitlines() if not ln.startswith("episodes")]
-            goal.write_text("\n".join(kept) + f"\nepisodes = {episodes}\n")
-    git = ["git", "-C", str(dest), "-c", "user.name=bench", "-c", "user.email=bench@invalid"]
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-qm", f"efficacy {method} seed {seed}"], check=True)
-    return dest
+# ---- the suite, its evaluator and the budget ---------------------------------------------
+def suite_of(name: str, *, tuning: bool = False) -> Suite:
+    suite = load_suite(ROOT / "benchmarks", name)
+    if not tuning:
+        return suite
+    goals = tuple(
+        g.model_copy(update={"heldout_seed": (g.heldout_seed or 0) + TUNING_HELDOUT})
+        for g in suite.goals
+    )
+    return Suite(suite.name, suite.description, suite.episode_seed, goals, suite.problems)
 
 
-# ---- the search space --------------------------------------------------------------------
+def evaluator_of(suite: Suite) -> Callable[[StrategySource, Any], list[Episode]]:
+    kinds = {g.kind for g in suite.goals}
+    if kinds == {"binpacking"}:
+        from fastpack import PackingEvaluate
+
+        return PackingEvaluate()
+    if kinds == {"gymnasium"}:
+        from fastcontrol import ControlEvaluate
+
+        return ControlEvaluate()
+    raise SystemExit(f"suite {suite.name}: no fast evaluation path for goal kinds {kinds}")
+
+
+def seeds_of(suite: Suite) -> dict[str, StrategySource]:
+    """The suite's seed strategies, but those that plan with a learned world model."""
+    return {n: s for n, s in strategies_of(ROOT, suite).items() if s.manifest.world_model is None}
+
+
+class Spent(Exception):
+    """The budget is spent."""
+
+
 @dataclass
-class Slot:
-    strategy: str
-    name: str
-    kind: str  # float, int, categorical
-    low: float = 0.0
-    high: float = 1.0
-    choices: tuple[str, ...] = ()
-    index: int | None = None  # element of a vector parameter
+class Budget:
+    """Counts episodes against the budget; scores what a method would ship on the held-out
+    seeds (once per content)."""
+
+    suite: Suite
+    evaluate: Callable[[StrategySource, Any], list[Episode]]
+    full: int  # episodes of one full evaluation
+    limit: float  # full evaluations
+    episodes: int = 0
+    heldout: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    @property
+    def spent(self) -> float:
+        return self.episodes / self.full
+
+    def run(self, source: StrategySource, plan: Any) -> list[Episode]:
+        episodes = self.evaluate(source, plan)
+        self.episodes += len(episodes)
+        return episodes
+
+    def score(self, source: StrategySource, episodes: Sequence[Episode]) -> float:
+        goals = self.suite.goals_for(source.manifest.suites)
+        _, bench = episode_scores(episodes, self.suite, self.suite.scored_weights(), goals)
+        return min(1.0, bench)
+
+    def held_out(self, source: StrategySource) -> float:
+        key = content_hash(source.files)
+        if key not in self.heldout:
+            goals = self.suite.goals_for(source.manifest.suites)
+            episodes = self.evaluate(source, heldout_plan(self.suite, goals))
+            self.heldout[key] = (self.score(source, episodes), len(episodes))
+        return self.heldout[key][0]
 
 
+def with_params(source: StrategySource, params: dict[str, ParamValue]) -> StrategySource:
+    files = {**source.files, PARAMS: dump_params(params).encode()}
+    return StrategySource(source.name, source.manifest, params, files)
+
+
+# ---- a run's record ------------------------------------------------------------------------
+@dataclass
+class Record:
+    """What a run shipped at each checkpoint, and its in-sample curve."""
+
+    budget: Budget
+    checkpoints: Sequence[int]
+    readings: dict[int, dict[str, Any]] = field(default_factory=dict)
+    curve: list[tuple[float, float]] = field(default_factory=list)  # (spent, best in-sample)
+
+    def read(self, spent: float, shipped: StrategySource | None, inside: float | None) -> None:
+        """The state after `spent` evaluations: the reading of every checkpoint it has not
+        passed (so a checkpoint keeps the last state within its budget)."""
+        for c in self.checkpoints:
+            if spent > c or shipped is None or inside is None:
+                continue
+            self.readings[c] = {
+                "spent": round(spent, 3),
+                "strategy": shipped.name,
+                "in_sample": round(inside, 6),
+                "content": content_hash(shipped.files),
+                "source": shipped,
+            }
+
+    def close(self) -> dict[str, Any]:
+        out = {}
+        for c, r in sorted(self.readings.items()):
+            source = r.pop("source")
+            r["heldout"] = round(self.budget.held_out(source), 6)
+            out[str(c)] = r
+        return out
+
+
+# ---- the loops -------------------------------------------------------------------------------
+def config_of(suite: str, seed: int, overrides: dict[str, Any]) -> Config:
+    """The defaults, for this suite and search seed, with `overrides` ({section: {key:
+    value}}) on top."""
+    data: dict[str, Any] = {"suite": suite, "seed": seed}
+    for section, values in overrides.items():
+        data[section] = {**data.get(section, {}), **values}
+    return parse_config(data, source="efficacy overrides")
+
+
+def run_loop(
+    config: Config, budget: Budget, record: Record, seeds: dict[str, StrategySource]
+) -> dict[str, Any]:
+    """The loop, generation after generation, until the next one would overdraw the budget
+    (that one's state is never read)."""
+    loop = MemoryLoop(config, budget.suite, dict(seeds), budget.run)
+    stalled = 0
+    while True:
+        before = budget.episodes
+        entries = loop.step(MUTATIONS)
+        if budget.spent > budget.limit:
+            break
+        shipped = loop.shipped()
+        if shipped is not None:
+            inside = loop.scores()[shipped].benchmark_score
+            record.read(budget.spent, loop.variants[shipped], inside)
+            record.curve.append((round(budget.spent, 3), round(inside, 6)))
+        stalled = stalled + 1 if budget.episodes == before or not entries else 0
+        if stalled > 50:
+            raise SystemExit(f"seed {config.seed}: the loop stopped proposing children")
+    metas = loop.archive.meta.values()
+    return {
+        "variants": len(loop.archive.meta),
+        "early_stopped": sum(1 for m in metas if m.early_stopped),
+        "clones": sum(1 for m in metas if m.clone),
+        "merged": sum(1 for m in metas if m.decision.startswith("merged")),
+        "generations": loop.generation,
+        "operators": _count(m.operator for m in metas),
+        "restarts": len(loop.said),
+    }
+
+
+def _count(values: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return dict(sorted(out.items()))
+
+
+# ---- the baselines -------------------------------------------------------------------------
 @dataclass
 class Space:
-    """Every strategy of the suite with its declared parameters, and the scaled genome."""
+    """Every seed strategy's declared parameters as one genome: a gene choosing the
+    strategy, then each strategy's coordinates in [0, 1]."""
 
-    names: list[str]
-    manifests: dict[str, Manifest]
-    seeds: dict[str, dict[str, ParamValue]]
-    slots: list[Slot] = field(default_factory=list)
+    seeds: dict[str, StrategySource]
 
-    @classmethod
-    def of(cls, repo: Path, suite: str) -> Space:
-        names, manifests, seeds = [], {}, {}
-        for folder in sorted((repo / "strategies").iterdir()):
-            if not (folder / "strategy.toml").is_file():
-                continue
-            manifest, params = read_strategy(folder)
-            if suite in manifest.suites:
-                names.append(folder.name)
-                manifests[folder.name] = manifest
-                seeds[folder.name] = params
-        space = cls(names, manifests, seeds)
-        for name in names:
-            for pname, spec in sorted(manifests[name].params.items()):
-                if spec.type == "categorical":
-                    space.slots.append(Slot(name, pname, "categorical", choices=spec.choices or ()))
-                    continue
-                assert spec.min is not None and spec.max is not None
-                for i in range(spec.size or 1):
-                    space.slots.append(
-                        Slot(
-                            name,
-                            pname,
-                            spec.type,
-                            spec.min,
-                            spec.max,
-                            index=i if spec.size else None,
-                        )
-                    )
-        return space
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.seeds)
+
+    def coords(self, name: str) -> list[Any]:
+        return coordinates(self.seeds[name].manifest)
 
     @property
     def dim(self) -> int:
-        return 1 + len(self.slots)
+        return 1 + sum(len(self.coords(n)) for n in self.names)
 
-    def encode(self, strategy: str) -> np.ndarray:
-        """The genome of a seed: its strategy chosen, every slot at its seed's value."""
-        x = np.empty(self.dim)
-        x[0] = (self.names.index(strategy) + 0.5) / len(self.names)
-        for j, s in enumerate(self.slots, start=1):
-            value = self.seeds[s.strategy][s.name]
-            if s.index is not None:
-                assert isinstance(value, list)
-                value = value[s.index]
-            if s.kind == "categorical":
-                x[j] = (s.choices.index(str(value)) + 0.5) / len(s.choices)
-            else:
-                x[j] = (float(value) - s.low) / (s.high - s.low)  # type: ignore[arg-type]
-        return x
+    def encode(self, name: str) -> np.ndarray:
+        x = [(self.names.index(name) + 0.5) / len(self.names)]
+        for n in self.names:
+            x += to_unit(self.coords(n), self.seeds[n].params)
+        return np.array(x)
 
     def decode(self, x: Sequence[float]) -> tuple[str, dict[str, ParamValue]]:
         u = np.clip(np.asarray(x, dtype=float), 0.0, 1.0)
-        strategy = self.names[min(len(self.names) - 1, int(u[0] * len(self.names)))]
-        params: dict[str, Any] = {}
-        for j, s in enumerate(self.slots, start=1):
-            if s.strategy != strategy:
-                continue
-            if s.kind == "categorical":
-                value: Any = s.choices[min(len(s.choices) - 1, int(u[j] * len(s.choices)))]
-            elif s.kind == "int":
-                value = int(round(s.low + u[j] * (s.high - s.low)))
-            else:
-                value = s.low + u[j] * (s.high - s.low)
-            if s.index is None:
-                params[s.name] = value
-            else:
-                params.setdefault(s.name, []).append(value)
-        return strategy, params
+        name = self.names[min(len(self.names) - 1, int(u[0] * len(self.names)))]
+        at = 1
+        for n in self.names:
+            width = len(self.coords(n))
+            if n == name:
+                return name, from_unit(self.coords(n), self.seeds[n].params, u[at : at + width])
+            at += width
+        raise AssertionError("unreachable")
 
-    def cell(self, strategy: str, params: dict[str, ParamValue]) -> tuple[float, float]:
-        """MAP-Elites measures: the strategy's index and its complexity bin (bot niches)."""
-        from bot.manifest import niche_key
-
-        bin_index = int(niche_key(self.manifests[strategy], params).rsplit("/c", 1)[1])
-        return self.names.index(strategy) + 0.5, bin_index + 0.5
-
-
-# ---- the evaluator the baselines ask -----------------------------------------------------
-class Budget(Exception):
-    """The evaluation budget is spent."""
+    def cell(self, name: str, params: dict[str, ParamValue]) -> tuple[float, float]:
+        cell = int(niche_key(self.seeds[name].manifest, params).rsplit("/c", 1)[1])
+        return self.names.index(name) + 0.5, cell + 0.5
 
 
 @dataclass
-class Evaluator:
-    repo: Path
-    budget: int
-    ws: Workspace = field(init=False)
+class Asker:
+    """A baseline's evaluations: full ones, each duplicate answered from a cache at no cost,
+    the best so far recorded."""
+
+    space: Space
+    budget: Budget
+    record: Record
     cache: dict[str, float] = field(default_factory=dict)
-    curve: list[float] = field(default_factory=list)  # best so far, per evaluation
-    spent: list[int] = field(default_factory=list)  # episodes spent, after each evaluation
-    strategies: list[str] = field(default_factory=list)  # the strategy of each evaluation
-    best_strategy: str = ""
-    episodes: int = 0
-    episode_s: float = 0.0
+    best: tuple[float, StrategySource | None] = (-math.inf, None)
+    evaluations: int = 0
 
-    def __post_init__(self) -> None:
-        self.ws = Workspace.open(self.repo)
-        self.sandbox = open_sandbox(self.ws.config.evaluation)
-        self.pool = EnvPool()
-        self.tmp = Path(tempfile.mkdtemp(prefix="augnes-efficacy-"))
-
-    def close(self) -> None:
-        self.pool.close()
-        self.sandbox.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def __call__(self, strategy: str, params: dict[str, ParamValue]) -> float:
-        text = dump_params(params)
-        key = strategy + "\n" + text
+    def __call__(self, name: str, params: dict[str, ParamValue]) -> float:
+        source = with_params(self.space.seeds[name], params)
+        key = content_hash(source.files)
         if key in self.cache:
             return self.cache[key]
-        if self.episodes >= self.budget:
-            raise Budget
-        where = self.tmp / f"e{len(self.curve)}" / strategy
-        shutil.copytree(self.repo / "strategies" / strategy, where)
-        (where / PARAMS).write_text(text)
-        manifest = read_strategy(where)[0]  # checks the values against their declaration
-        goals = self.ws.goals_for(manifest)
-        ev = self.ws.config.evaluation
-        with Session(
-            self.sandbox,
-            where,
-            self.pool,
-            reply_timeout=ev.reply_timeout_s,
-            start_timeout=ev.start_timeout_s,
-        ) as session:
-            plan: list[tuple[Goal, Sequence[int], int]] = [
-                (g, self.ws.suite.seeds(g), 0) for g in goals
-            ]
-            episodes = session.run(plan)
-            self.episode_s += session.episode_seconds
-        shutil.rmtree(where.parent, ignore_errors=True)
-        _, bench = episode_scores(episodes, self.ws.suite, self.ws.suite.scored_weights(), goals)
-        score = round(min(1.0, bench), 6)
-        self.episodes += len(episodes)
+        if self.budget.spent + 1 > self.budget.limit + 1e-9:
+            raise Spent
+        goals = self.budget.suite.goals_for(source.manifest.suites)
+        plan = [(g, self.budget.suite.seeds(g), 0) for g in goals]
+        score = self.budget.score(source, self.budget.run(source, plan))
         self.cache[key] = score
-        if not self.curve or score > self.curve[-1]:
-            self.best_strategy = strategy
-        self.curve.append(max(score, self.curve[-1]) if self.curve else score)
-        self.strategies.append(strategy)
-        self.spent.append(self.episodes)
+        self.evaluations += 1
+        if score > self.best[0]:
+            self.best = (score, source)
+        self.record.read(self.budget.spent, self.best[1], self.best[0])
+        self.record.curve.append((round(self.budget.spent, 3), round(self.best[0], 6)))
         return score
 
+    def seeds(self) -> None:
+        for name in self.space.names:
+            self(name, self.space.seeds[name].params)
 
-# ---- the baselines -----------------------------------------------------------------------
-def run_random(space: Space, evaluate: Evaluator, seed: int) -> None:
-    """The seeds, then strategy and parameters drawn uniformly from the declared ranges."""
+
+def run_random(ask: Asker, seed: int) -> None:
     rng = np.random.default_rng(seed)
-    for name in space.names:
-        evaluate(name, space.seeds[name])
+    ask.seeds()
     while True:
-        evaluate(*space.decode(rng.random(space.dim)))
+        ask(*ask.space.decode(rng.random(ask.space.dim)))
 
 
-def run_deap(space: Space, evaluate: Evaluator, seed: int, *, sigma: float, rate: float) -> None:
-    """DEAP's (mu+lambda): mu = lambda = 8, varOr with the bot's own operators: mutation is
-    its Gaussian perturbation or its uniform resampling (even odds), crossover its uniform
+def run_deap(ask: Asker, seed: int, config: Config) -> None:
+    """DEAP's (mu+lambda): mu = lambda = 8, varOr with the bot's own operators: mutation is its
+    Gaussian perturbation or its uniform resampling (even odds), crossover its uniform
     crossover (between two strategies it falls back to mutation)."""
     from deap import algorithms, base, creator, tools
 
@@ -285,7 +336,9 @@ def run_deap(space: Space, evaluate: Evaluator, seed: int, *, sigma: float, rate
         creator.create("AugnesIndividual", dict, fitness=creator.AugnesFitness, strategy="")
     rng = random.Random(seed)
     random.seed(seed)  # varOr and the selections draw from the module's generator
-    ops = operators(sigma=sigma, rate=rate)
+    v = config.variation
+    ops = operators(sigma=v.sigma, rate=v.rate)
+    space = ask.space
 
     def individual(strategy: str, params: dict[str, ParamValue]) -> Any:
         ind = creator.AugnesIndividual(params)
@@ -294,7 +347,7 @@ def run_deap(space: Space, evaluate: Evaluator, seed: int, *, sigma: float, rate
 
     def mutate(ind: Any) -> tuple[Any]:
         op = ops[rng.choice(("perturb", "resample"))]
-        child, _ = op.apply(space.manifests[ind.strategy], [dict(ind)], rng=rng)
+        child, _ = op.apply(space.seeds[ind.strategy].manifest, [dict(ind)], rng=rng)
         ind.clear()
         ind.update(child)
         return (ind,)
@@ -302,7 +355,7 @@ def run_deap(space: Space, evaluate: Evaluator, seed: int, *, sigma: float, rate
     def mate(a: Any, b: Any) -> tuple[Any, Any]:
         if a.strategy != b.strategy:
             return mutate(a)[0], b
-        m = space.manifests[a.strategy]
+        m = space.seeds[a.strategy].manifest
         first, _ = ops["crossover"].apply(m, [dict(a), dict(b)], rng=rng)
         second, _ = ops["crossover"].apply(m, [dict(b), dict(a)], rng=rng)
         a.clear(), a.update(first), b.clear(), b.update(second)
@@ -314,14 +367,14 @@ def run_deap(space: Space, evaluate: Evaluator, seed: int, *, sigma: float, rate
     toolbox.register("select", tools.selBest)
     mu = lam = 8
     np_rng = np.random.default_rng(seed)
-    population = [individual(n, dict(space.seeds[n])) for n in space.names]
+    population = [individual(n, dict(space.seeds[n].params)) for n in space.names]
     while len(population) < mu:
         population.append(individual(*space.decode(np_rng.random(space.dim))))
 
     def assess(inds: list[Any]) -> None:
         for ind in inds:
             if not ind.fitness.valid:
-                ind.fitness.values = (evaluate(ind.strategy, dict(ind)),)
+                ind.fitness.values = (ask(ind.strategy, dict(ind)),)
 
     assess(population)
     while True:
@@ -330,29 +383,33 @@ def run_deap(space: Space, evaluate: Evaluator, seed: int, *, sigma: float, rate
         population = toolbox.select(population + offspring, mu)
 
 
-def run_ribs(space: Space, evaluate: Evaluator, seed: int, *, sigma: float) -> None:
+def run_ribs(ask: Asker, seed: int, config: Config) -> None:
     """pyribs MAP-Elites: a grid of strategy × complexity bin, seeded with the seeds, and
-    Gaussian emitters (sigma in the scaled space) drawing parents from the grid's elites."""
+    Gaussian emitters (the loop's sigma in the scaled space) drawing from the grid."""
     from ribs.archives import GridArchive
     from ribs.emitters import GaussianEmitter
     from ribs.schedulers import Scheduler
 
-    bins = max(len(m.niche.bins) + 1 for m in space.manifests.values())
+    space = ask.space
+    bins = max(len(s.manifest.niche.bins) + 1 for s in space.seeds.values())
     archive = GridArchive(
         solution_dim=space.dim,
         dims=[len(space.names), bins],
         ranges=[(0, len(space.names)), (0, bins)],
         seed=seed,
     )
-    seeds = [space.encode(n) for n in space.names]
-    scores = [evaluate(n, space.seeds[n]) for n in space.names]
-    measures = [space.cell(n, space.seeds[n]) for n in space.names]
-    archive.add(np.array(seeds), np.array(scores), np.array(measures))
+    x0 = [space.encode(n) for n in space.names]
+    scores = [ask(n, space.seeds[n].params) for n in space.names]
+    archive.add(
+        np.array(x0),
+        np.array(scores),
+        np.array([space.cell(n, space.seeds[n].params) for n in space.names]),
+    )
     emitters = [
         GaussianEmitter(
             archive,
-            sigma=sigma,
-            x0=seeds[i % len(seeds)],
+            sigma=config.variation.sigma,
+            x0=x0[i % len(x0)],
             bounds=[(0.0, 1.0)] * space.dim,
             batch_size=MUTATIONS // 2,
             seed=seed * 10 + i,
@@ -364,220 +421,280 @@ def run_ribs(space: Space, evaluate: Evaluator, seed: int, *, sigma: float) -> N
         solutions = scheduler.ask()
         objectives, cells = [], []
         for x in solutions:
-            strategy, params = space.decode(x)
-            objectives.append(evaluate(strategy, params))
-            cells.append(space.cell(strategy, params))
+            name, params = space.decode(x)
+            objectives.append(ask(name, params))
+            cells.append(space.cell(name, params))
         scheduler.tell(np.array(objectives), np.array(cells))
 
 
-# ---- the loops ---------------------------------------------------------------------------
-def run_loop(repo: Path, *, budget: int, full: int) -> dict[str, Any]:
-    """`augnes run` until `budget` episodes are spent; the curve from the judgments: one
-    evaluation per variant, best over fully evaluated variants (`full` episodes each)."""
-    generations = 0
-    while True:
-        evaluated = loop_curve(repo)
-        spent = evaluated["spent"][-1] if evaluated["spent"] else 0
-        if spent >= budget:
-            break
-        # at least a generation; at most what full evaluations of the rest would take
-        more = max(1, math.ceil((budget - spent) / full / MUTATIONS))
-        done = subprocess.run(
-            # -P: this checkout's bot, not the scratch clone's copy of it
-            [sys.executable, "-P", "-m", "bot", "run", "-g", str(more), "-m", str(MUTATIONS)],
-            cwd=repo,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode:
-            raise SystemExit(f"augnes run failed in {repo}:\n{done.stdout}\n{done.stderr}")
-        generations += more
-        if generations > budget:
-            raise SystemExit(f"{repo}: the loop stopped proposing children")
-    kept = sum(1 for e in evaluated["spent"] if e <= budget)
-    for key in ("curve", "spent", "strategies"):
-        evaluated[key] = evaluated[key][:kept]
-    evaluated["episodes"] = evaluated["spent"][-1] if kept else 0
-    evaluated["generations"] = generations
-    return evaluated
+def run_cma(ask: Asker, seed: int, config: Config) -> None:
+    """Plain CMA-ES from the best seed, over its family's numeric parameters (categoricals
+    kept), pycma's defaults but for the initial step (the loop's cma_sigma); IPOP restarts
+    from a uniform point when pycma stops."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import cma
+    ask.seeds()
+    assert ask.best[1] is not None
+    start = ask.best[1]
+    name, manifest = start.name, start.manifest
+    coords = coordinates(manifest, numeric_only=True)
+    if not coords:
+        raise Spent  # nothing to search
+    rng = np.random.default_rng(seed)
+    x0, popsize = to_unit(coords, start.params), None
+    for restart in range(100):
+        opts: dict[str, Any] = {
+            "bounds": [0.0, 1.0],
+            "seed": seed * 100 + restart + 1,
+            "verbose": -9,
+        }
+        if popsize:
+            opts["popsize"] = popsize
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            es = cma.CMAEvolutionStrategy(list(x0), config.variation.cma_sigma, opts)
+            while not es.stop():
+                xs = es.ask()
+                es.tell(xs, [-ask(name, from_unit(coords, start.params, x)) for x in xs])
+        popsize = 2 * es.popsize
+        x0 = rng.random(len(coords))
 
 
-def loop_curve(repo: Path) -> dict[str, Any]:
-    shown = subprocess.run(
-        ["git", "-C", str(repo), "show", "main:lineage/judgments.jsonl"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    order: list[str] = []
-    rows: dict[str, list[dict[str, Any]]] = {}
-    for line in shown.stdout.splitlines():
-        j = json.loads(line)
-        if j["variant"] not in rows:
-            order.append(j["variant"])
-            rows[j["variant"]] = []
-        rows[j["variant"]].append(j)
-    ws = Workspace.open(repo)
-    full = {g.goal_id: g.episodes for g in ws.suite.goals}
-    curve: list[float] = []
-    spent: list[int] = []
-    strategies: list[str] = []
-    best_strategy = ""
-    episodes = early = 0
-    for variant in order:
-        js = rows[variant]
-        episodes += len(js)
-        goals = {j["goal_id"] for j in js}
-        complete = all(sum(1 for j in js if j["goal_id"] == g) >= full[g] for g in goals)
-        score = max(j["benchmark_score"] for j in js) if complete else -math.inf
-        early += not complete
-        if not curve or score > curve[-1]:
-            best_strategy = js[0]["strategy"]
-        curve.append(max([score, *curve[-1:]]))
-        spent.append(episodes)
-        strategies.append(js[0]["strategy"])
-    return {
-        "curve": curve,
-        "spent": spent,
-        "episodes": episodes,
-        "early_stopped": early,
-        "strategies": strategies,
-        "best_strategy": best_strategy,
-    }
-
-
-# ---- one run -------------------------------------------------------------------------------
+# ---- one run ---------------------------------------------------------------------------------
 def run_one(
     method: str,
-    suite: str,
+    suite_name: str,
     seed: int,
     *,
-    budget: int,
-    episodes: int | None,
-    sandbox: str,
-    tmp: Path,
+    budget: float,
+    checkpoints: Sequence[int],
+    overrides: dict[str, Any] | None = None,
+    tuning: bool = False,
 ) -> dict[str, Any]:
-    repo = scratch(
-        tmp / f"{method}-{seed}",
-        suite=suite,
-        seed=seed,
-        method=method,
-        episodes=episodes,
-        sandbox=sandbox,
-    )
     started = time.perf_counter()
-    space = Space.of(repo, suite)
-    ws = Workspace.open(repo)
-    full = max(sum(g.episodes for g in ws.goals_for(m)) for m in space.manifests.values())
-    episodes_budget = budget * full  # `budget` full evaluations' worth of episodes
-    if method in ("augnes", "v06"):
-        result = run_loop(repo, budget=episodes_budget, full=full)
-        episode_s = None
+    suite = suite_of(suite_name, tuning=tuning)
+    seeds = seeds_of(suite)
+    full = max(sum(g.episodes for g in suite.goals_for(s.manifest.suites)) for s in seeds.values())
+    spend = Budget(suite, evaluator_of(suite), full, budget)
+    record = Record(spend, [c for c in checkpoints if c <= budget])
+    base = OVERRIDES.get(method, {}) if overrides is None else overrides
+    config = config_of(suite_name, seed, base)
+    facts: dict[str, Any] = {}
+    if method.startswith("augnes") or method == "v06":
+        facts = run_loop(config, spend, record, seeds)
     else:
-        cfg = ws.config.variation
-        evaluate = Evaluator(repo, episodes_budget)
-        try:
-            if method == "random":
-                run_random(space, evaluate, seed)
-            elif method == "deap":
-                run_deap(space, evaluate, seed, sigma=cfg.sigma, rate=cfg.rate)
-            else:
-                run_ribs(space, evaluate, seed, sigma=cfg.sigma)
-        except Budget:
-            pass
-        finally:
-            evaluate.close()
-        result = {
-            "curve": evaluate.curve,
-            "spent": evaluate.spent,
-            "episodes": evaluate.episodes,
-            "early_stopped": 0,
-            "strategies": evaluate.strategies,
-            "best_strategy": evaluate.best_strategy,
-        }
-        episode_s = round(evaluate.episode_s, 2)
-    shutil.rmtree(repo, ignore_errors=True)
-    result["curve"] = [round(v, 6) if math.isfinite(v) else None for v in result["curve"]]
-    result["strategies"] = dict(Counter(result["strategies"]))  # evaluations per strategy
+        ask = Asker(Space(seeds), spend, record)
+        runner = {
+            "random": lambda: run_random(ask, seed),
+            "deap": lambda: run_deap(ask, seed, config),
+            "ribs": lambda: run_ribs(ask, seed, config),
+            "cma": lambda: run_cma(ask, seed, config),
+        }[method]
+        with contextlib.suppress(Spent):
+            runner()
+        facts = {"variants": ask.evaluations, "early_stopped": 0}
+    readings = record.close()
     return {
         "method": method,
         "seed": seed,
-        "wall_s": round(time.perf_counter() - started, 2),
-        "episode_s": episode_s,
-        "start": max(v for v in result["curve"][: len(space.names)] if v is not None),
+        # the budget read: a loop's last generation that would overdraw it is not counted
+        "spent": record.curve[-1][0] if record.curve else 0.0,
         "full_evaluation_episodes": full,
-        **result,
+        "checkpoints": readings,
+        "curve": record.curve,
+        "wall_s": round(time.perf_counter() - started, 2),
+        **facts,
     }
 
 
+def _run(job: tuple[Any, ...]) -> dict[str, Any]:
+    method, suite, seed, budget, checkpoints, overrides, tuning, label = job
+    out = run_one(
+        method,
+        suite,
+        seed,
+        budget=budget,
+        checkpoints=checkpoints,
+        overrides=overrides,
+        tuning=tuning,
+    )
+    out["label"] = label
+    return out
+
+
+def run_all(
+    jobs: list[tuple[Any, ...]], *, workers: int, done: Callable[[dict[str, Any]], None]
+) -> None:
+    if workers <= 1:
+        for job in jobs:
+            done(_run(job))
+        return
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        for result in pool.map(_run, jobs):
+            done(result)
+
+
+# ---- the table behind the defaults, and the ceilings -------------------------------------
+SENSITIVITY: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "variation.sigma": [(str(v), {"variation": {"sigma": v}}) for v in (0.02, 0.05, 0.1, 0.2)],
+    "variation.adapt_sigma": [("false", {"variation": {"adapt_sigma": False}})],
+    "variation.cma_sigma": [(str(v), {"variation": {"cma_sigma": v}}) for v in (0.1, 0.2, 0.5)],
+    "variation.design_points": [(str(v), {"variation": {"design_points": v}}) for v in (0, 8, 16)],
+    "variation.restart_after": [(str(v), {"variation": {"restart_after": v}}) for v in (0, 10)],
+    "parents.k": [(str(v), {"parents": {"k": v}}) for v in (0.5, 2.0, 5.0)],
+    "parents.elite_share": [(str(v), {"parents": {"elite_share": v}}) for v in (0.0, 0.25, 0.75)],
+}
+
+
+def ceilings(suite_name: str, *, evaluations: int, workers: int) -> dict[str, Any]:
+    """Per family and goal, the best held-out reward_norm a long CMA-ES on that goal alone
+    finds (the family's parameters are all searched; only the goal's episodes count), and
+    the family's ceiling: the weighted mean over its goals."""
+    suite = suite_of(suite_name)
+    jobs = [
+        (suite_name, name, goal.goal_id, evaluations)
+        for name, src in sorted(seeds_of(suite).items())
+        for goal in suite.goals_for(src.manifest.suites)
+    ]
+    out: dict[str, Any] = {}
+    if workers > 1:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            results = list(pool.map(_ceiling, jobs))
+    else:
+        results = [_ceiling(job) for job in jobs]
+    for (_, name, goal, _), result in zip(jobs, results, strict=True):
+        out.setdefault(name, {"goals": {}})["goals"][goal] = result
+    weights = suite.scored_weights()
+    for fam in out.values():
+        total = sum(weights[g] for g in fam["goals"])
+        fam["ceiling"] = round(
+            sum(weights[g] * r["heldout"] for g, r in fam["goals"].items()) / total, 6
+        )
+    return out
+
+
+def _ceiling(job: tuple[str, str, str, int]) -> dict[str, Any]:
+    suite_name, name, goal_id, evaluations = job
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import cma
+    suite = suite_of(suite_name)
+    goal = suite.goal(goal_id)
+    seed = seeds_of(suite)[name]
+    evaluate = evaluator_of(suite)
+    coords = coordinates(seed.manifest, numeric_only=True)
+
+    def reward(source: StrategySource, seeds: Sequence[int]) -> float:
+        episodes = evaluate(source, [(goal, tuple(seeds), 0)])
+        norms, _ = episode_scores(episodes, suite, {goal_id: 1.0}, [goal])
+        return float(np.mean(list(norms.values())))
+
+    best = (reward(seed, suite.seeds(goal)), seed)
+    spent, restart, x0, popsize = 1, 0, to_unit(coords, seed.params), None
+    rng = np.random.default_rng(7)
+    while spent < evaluations and coords:
+        opts: dict[str, Any] = {"bounds": [0.0, 1.0], "seed": 1000 + restart, "verbose": -9}
+        if popsize:
+            opts["popsize"] = popsize
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            es = cma.CMAEvolutionStrategy(list(x0), 0.3, opts)
+            while not es.stop() and spent < evaluations:
+                xs = es.ask()
+                fs = []
+                for x in xs:
+                    source = with_params(seed, from_unit(coords, seed.params, x))
+                    value = reward(source, suite.seeds(goal))
+                    spent += 1
+                    if value > best[0]:
+                        best = (value, source)
+                    fs.append(-value)
+                es.tell(xs, fs)
+        restart, popsize, x0 = restart + 1, 2 * es.popsize, rng.random(len(coords))
+    return {
+        "in_sample": round(best[0], 6),
+        "heldout": round(reward(best[1], suite.heldout_seeds(goal)), 6),
+        "evaluations": spent,
+    }
+
+
+# ---- the command -----------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--suite", default="control")
+    parser.add_argument("--suite", default="binpacking", choices=("binpacking", "control"))
+    parser.add_argument("--seeds", type=int, help="search seeds per method (default 20 / 10)")
     parser.add_argument(
-        "--budget",
-        type=int,
-        default=80,
-        help="per run: the episodes of this many full evaluations (an early-stopped child "
-        "costs only the episodes it ran)",
+        "--budget", type=float, help="full evaluations per run (default 1000 / 240)"
     )
-    parser.add_argument("--seeds", type=int, default=5, help="search seeds per method")
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument(
-        "--episodes", type=int, help="episodes per goal for every method (default: the suite's)"
-    )
-    parser.add_argument(
-        "--sandbox", default="bwrap", help="the backend every method's evaluations run in"
-    )
+    parser.add_argument("--jobs", type=int, default=2, help="runs at once (about one per core)")
+    parser.add_argument("--sensitivity", action="store_true")
+    parser.add_argument("--ceilings", type=int, metavar="EVALUATIONS", nargs="?", const=600)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    methods = [m for m in args.methods.split(",") if m]
-    unknown = sorted(set(methods) - set(METHODS))
-    if unknown:
-        parser.error(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
-    out = args.out or ROOT / f"benchmarks/perf/results/efficacy_{args.suite}.json"
-    runs: list[dict[str, Any]] = []
-    if out.is_file():  # resume: runs already done with the same settings are kept
-        old = json.loads(out.read_text())
-        if (old.get("budget"), old.get("episodes")) == (args.budget, args.episodes):
-            runs = [r for r in old["runs"] if r["method"] in methods]
-    done = {(r["method"], r["seed"]) for r in runs}
-    with tempfile.TemporaryDirectory(prefix="augnes-efficacy-") as tmp:
-        for seed in range(1, args.seeds + 1):
-            for method in methods:
-                if (method, seed) in done:
-                    continue
-                run = run_one(
-                    method,
-                    args.suite,
-                    seed,
-                    budget=args.budget,
-                    episodes=args.episodes,
-                    sandbox=args.sandbox,
-                    tmp=Path(tmp),
-                )
-                runs.append(run)
-                print(
-                    f"{args.suite} {method} seed {seed}: {run['start']:.4f} -> "
-                    f"{run['curve'][-1]:.4f} in {len(run['curve'])} evaluations, "
-                    f"{run['episodes']} episodes, {run['wall_s']} s",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                result = {
-                    "suite": args.suite,
-                    "budget": args.budget,
-                    "episodes": args.episodes,
-                    "seeds": args.seeds,
-                    "mutations": MUTATIONS,
-                    "sandbox": args.sandbox,
-                    "runs": runs,
-                }
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_text(json.dumps(result, indent=1) + "\n")
+    budget = args.budget or (1000.0 if args.suite == "binpacking" else 240.0)
+    started = time.perf_counter()
+    if args.ceilings:
+        result: dict[str, Any] = {
+            "suite": args.suite,
+            "evaluations": args.ceilings,
+            "families": ceilings(args.suite, evaluations=args.ceilings, workers=args.jobs),
+        }
+    else:
+        methods = [m for m in args.methods.split(",") if m]
+        unknown = sorted(set(methods) - set(METHODS))
+        if unknown:
+            parser.error(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+        count = args.seeds or (20 if args.suite == "binpacking" else 10)
+        if args.sensitivity:
+            variants = [("defaults", "", {})] + [
+                (f"{key} = {label}", key, change)
+                for key, options in SENSITIVITY.items()
+                for label, change in options
+            ]
+            jobs = [
+                ("augnes", args.suite, 1000 + s, budget, CHECKPOINTS, change, True, label)
+                for label, _, change in variants
+                for s in range(1, count + 1)
+            ]
+        else:
+            jobs = [
+                (m, args.suite, s, budget, CHECKPOINTS, None, False, m)
+                for s in range(1, count + 1)
+                for m in methods
+            ]
+        runs: list[dict[str, Any]] = []
+
+        def done(run: dict[str, Any]) -> None:
+            runs.append(run)
+            shown = {c: r["heldout"] for c, r in run["checkpoints"].items()}
+            print(
+                f"{args.suite} {run['label']} seed {run['seed']}: held-out {shown}, "
+                f"{run['wall_s']} s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        run_all(jobs, workers=args.jobs, done=done)
+        result = {
+            "suite": args.suite,
+            "budget": budget,
+            "seeds": count,
+            "checkpoints": [c for c in CHECKPOINTS if c <= budget],
+            "mutations": MUTATIONS,
+            "kind": "sensitivity" if args.sensitivity else "efficacy",
+            "runs": runs,
+        }
+    result["wall_s"] = round(time.perf_counter() - started, 1)
+    out = args.out or ROOT / "benchmarks" / "perf" / "results" / (
+        f"{'ceilings' if args.ceilings else 'sensitivity' if args.sensitivity else 'efficacy'}"
+        f"_{args.suite}.json"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
     return result
 
 

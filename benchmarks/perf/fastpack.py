@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.evaluator import Episode, pack_lanes, packing_instance  # noqa: E402
+from bot.evaluator import Episode, pack_lanes, packing_instance, packing_measures  # noqa: E402
 from bot.goals import Goal  # noqa: E402
 
 NEAR_TIE = 1e-9  # relative gap between the best two rooms below which the strategy decides
@@ -244,6 +244,9 @@ class Packer:
             p.placed,
             p.failure,
             seconds,
+            {}
+            if p.failure
+            else packing_measures(p.exact, p.bins, float(self.sizes[i].sum()), goal.capacity),
         )
 
     # -- by table --------------------------------------------------------------------------

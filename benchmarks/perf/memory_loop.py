@@ -23,6 +23,7 @@ if str(ROOT) not in sys.path:
 
 from bot.archive import Archive, VariantMeta  # noqa: E402
 from bot.candidates import content_hash, novelty_key, seed_id  # noqa: E402
+from bot.cells import variant_cell  # noqa: E402
 from bot.config import Config  # noqa: E402
 from bot.deciding import comparison_scores, entrants_of, rule_of  # noqa: E402
 from bot.evaluating import judgments_of, plan_job  # noqa: E402
@@ -219,7 +220,15 @@ class MemoryLoop:
             window=self.config.selection.stats_window,
         )
         self.archive.add_judgments(judgments)
-        self.archive.update(e.candidate_id, early_stopped=e.early_stopped, clone=e.clone)
+        e.cell = variant_cell(
+            self.archive.by_variant().get(e.candidate_id, []),
+            source.manifest,
+            source.params,
+            self.suite.descriptors,
+        )
+        self.archive.update(
+            e.candidate_id, early_stopped=e.early_stopped, clone=e.clone, cell=e.cell
+        )
         if e.baseline:
             self.archive.elites[e.strategy] = e.candidate_id
         full = sum(g.episodes for g in goals)
