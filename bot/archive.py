@@ -105,6 +105,14 @@ class Archive:
                 counts[p] += 1
         return counts
 
+    def elite_for(self, strategy: str, parents: Sequence[str]) -> str | None:
+        """The elite a child of `parents` in `strategy` is measured against: that niche's,
+        or — a child founding an empty niche — the elite of the niche its parent is in."""
+        elite = self.elites.get(strategy)
+        if elite is not None or not parents or parents[0] not in self.meta:
+            return elite
+        return self.elites.get(self.meta[parents[0]].strategy)
+
     def contents(self) -> set[str]:
         return {m.content for m in self.meta.values()}
 

@@ -31,6 +31,9 @@ class SelectionConfig(_Section):
     min_improvement: float = Field(0.005, ge=0, le=1)
     max_goal_regression: float = Field(0.05, ge=0, le=1)
     max_failure_rate: float = Field(0.2, ge=0, le=1)
+    # a child founding an empty niche (a new strategy folder) may trail the elite of the
+    # niche it came from by at most this much mean reward_norm
+    found_margin: float = Field(0.1, ge=0, le=1)
     paired_test: bool = False
     alpha: float = Field(0.1, gt=0, lt=1)
     stats_window: int = Field(2000, ge=10, le=10_000_000)

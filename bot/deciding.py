@@ -160,6 +160,7 @@ def rule_of(s: SelectionConfig, holdout: frozenset[str]) -> Rule:
         s.paired_test,
         s.alpha,
         holdout=holdout,
+        found_margin=s.found_margin,
     )
 
 
@@ -211,6 +212,7 @@ def entrants_of(
         )
         if contained:
             invalid = f"invalid evaluation: the sandbox stopped it ({', '.join(contained)})"
+        origin = None if e.baseline else archive.elite_for(e.strategy, e.parents)
         out.append(
             Entrant(
                 e.candidate_id,
@@ -220,6 +222,7 @@ def entrants_of(
                 paired_diffs(grouped.get(e.candidate_id, []), grouped.get(elite, []))
                 if elite
                 else (),
+                scores.get(origin) if origin and not elite else None,
             )
         )
     return out

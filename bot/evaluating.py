@@ -308,7 +308,7 @@ def plan_job(
     """The candidate's evaluation plan: a rerun faces only the episodes it has not faced,
     with no early stop; a child faces stage one, then the rest unless it trails its
     elite; a baseline (no elite to trail) faces everything at once."""
-    elite = archive.elites.get(e.strategy)
+    elite = archive.elite_for(e.strategy, e.parents)
     elite_judgments = archive.by_variant().get(elite, []) if elite and not e.baseline else []
     split = ev.first_stage_episodes if elite_judgments else 0
     if e.rerun:

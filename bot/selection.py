@@ -17,6 +17,9 @@ class Rule:
     paired_test: bool = False
     alpha: float = 0.1
     holdout: frozenset[str] = frozenset()  # goals only this guard reads
+    # a child founding an empty niche may trail the elite it came from by at most this much
+    # mean reward_norm: a new strategy folder on main is no place for a poor variant
+    found_margin: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class Entrant:
     score: VariantScore
     invalid: str | None = None  # why it cannot merge whatever it scored (early stop, failures)
     paired_diffs: tuple[float, ...] = ()  # child − elite reward_norm, episode by episode
+    # a founder of an empty niche: the elite of the niche its parent is in
+    origin: VariantScore | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,17 @@ def judge(
             f"failure rate {child.score.failure_rate:.0%} above the limit {rule.max_failure_rate:.0%}",
             threshold,
         )
+    if elite is None and child.origin is not None:
+        floor = child.origin.mean_reward - rule.found_margin
+        if child.score.mean_reward < floor:
+            return Decision(
+                child.candidate_id,
+                False,
+                f"does not found niche {child.niche}: mean reward_norm "
+                f"{child.score.mean_reward:.3f} trails the elite it came from "
+                f"({child.origin.mean_reward:.3f}) by more than {rule.found_margin}",
+                threshold,
+            )
     if s < threshold:
         return Decision(
             child.candidate_id,

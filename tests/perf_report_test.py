@@ -1,64 +1,101 @@
-"""The benchmark report is rendered from the JSON the benchmarks write: its verdicts follow
-the numbers, and a section whose JSON is missing is left out."""
+"""The benchmark report is rendered from the JSON the benchmarks write: its statistics, its
+verdicts follow the numbers, and a section whose JSON is missing is left out."""
 
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import load_benchmark
 
 report = load_benchmark("report")
+stats = load_benchmark("efficacy_report")
 
 
-def run(method: str, seed: int, gain: float, *, start: float = 0.5) -> dict[str, object]:
-    """A run of four seed evaluations (10 episodes each) then six children."""
-    curve = [start] * 4 + [start + gain * i / 6 for i in range(1, 7)]
+def test_the_bootstrap_interval_and_the_permutation_p() -> None:
+    rng = random.Random(1)
+    ahead = [0.2 + rng.gauss(0, 0.05) for _ in range(20)]
+    low, high = stats.bootstrap_ci(ahead)
+    assert low < sum(ahead) / 20 < high and low > 0
+    assert stats.permutation_p(ahead) < 0.001
+    even = [rng.gauss(0, 1) for _ in range(20)]
+    assert stats.permutation_p(even) > 0.05
+    assert stats.quartiles([1, 2, 3, 4, 5]) == (3, 2, 4)
+
+
+def run(method: str, seed: int, heldout: dict[str, float], label: str | None = None) -> dict:
     return {
         "method": method,
+        "label": label or method,
         "seed": seed,
-        "start": start,
-        "full_evaluation_episodes": 10,
-        "curve": curve,
-        "spent": [10 * (i + 1) for i in range(10)],
-        "episodes": 100,
-        "early_stopped": 0,
-        "strategies": {"a": 6, "b": 4},
-        "best_strategy": "a",
+        "checkpoints": {
+            c: {"spent": float(c), "heldout": h, "in_sample": h + 0.003, "strategy": "p"}
+            for c, h in heldout.items()
+        },
+        "variants": 10,
+        "early_stopped": 2,
+        "merged": 1,
         "wall_s": 1.0,
     }
 
 
-def write_efficacy(folder: Path, gains: dict[str, float]) -> None:
-    runs = [run(m, s, g + 0.01 * s) for m, g in gains.items() for s in (1, 2, 3)]
-    (folder / "efficacy_control.json").write_text(
-        json.dumps({"suite": "control", "budget": 10, "episodes": None, "runs": runs})
+def write(folder: Path, scores: dict[str, float], *, name: str = "efficacy") -> None:
+    runs = [
+        run(m, s, {"60": base - 0.02 + 0.001 * s, "240": base + 0.001 * s, "1000": base + 0.01})
+        for m, base in scores.items()
+        for s in range(1, 7)
+    ]
+    (folder / f"{name}_binpacking.json").write_text(
+        json.dumps(
+            {
+                "suite": "binpacking",
+                "budget": 1000,
+                "seeds": 6,
+                "checkpoints": [60, 240, 1000],
+                "runs": runs,
+                "start": {"in_sample": 0.58, "heldout": 0.57},
+                "wall_s": 60,
+            }
+        )
     )
 
 
 def test_efficacy_targets_follow_the_numbers(tmp_path: Path) -> None:
     data = tmp_path / "performance"
     data.mkdir()
-    write_efficacy(data, {"augnes": 0.30, "v06": 0.05, "random": 0.10, "deap": 0.2, "ribs": 0.1})
+    write(data, {"augnes": 0.93, "v06": 0.90, "random": 0.70, "cma": 0.92})
     report.render(data, tmp_path / "PERFORMANCE.md", quick=False)
     text = (tmp_path / "PERFORMANCE.md").read_text()
-    assert "**Target (a) ≥ (b) + 20 pp: met** — (a) gained 32.00 pp, (b) 7.00 pp" in text
-    assert "**Target (a) ≥ best of (c)–(e): met** — the best of them, (d) DEAP" in text
-    assert (data / "efficacy.svg").read_text().startswith("<svg")
-    assert json.loads((data / "verdicts.json").read_text())["control"]["vs_v06_met"] is True
+    assert "held-out excess ≤ 1.0 % at 240 evaluations: met** (median 0.665 %)" in text
+    assert "held-out excess ≤ 0.7 % at 1000 evaluations: met" in text
+    assert "(a) ahead of (f) plain CMA-ES at 1000 evaluations: met" in text
+    verdicts = json.loads((data / "verdicts.json").read_text())["binpacking"]
+    assert verdicts["240"]["random"]["ahead"] and verdicts["240"]["random"][
+        "mean"
+    ] == pytest.approx(2.3)
     # sections without JSON are left out, not rendered empty
     assert "## 2. Overhead" not in text and "## 3. Scale" not in text
 
-    write_efficacy(data, {"augnes": 0.10, "v06": 0.05, "random": 0.15})
+    write(data, {"augnes": 0.90, "cma": 0.92})
     report.render(data, tmp_path / "PERFORMANCE.md", quick=True)
     text = (tmp_path / "PERFORMANCE.md").read_text()
-    assert "Target (a) ≥ (b) + 20 pp: missed" in text
-    assert "Target (a) ≥ best of (c)–(e): missed** — the best of them, (c) random search" in text
+    assert "(a) ahead of (f) plain CMA-ES at 240 evaluations: missed" in text
+    assert "held-out excess ≤ 0.7 % at 1000 evaluations: missed" in text
     assert "Quick mode" in text
 
 
-def test_best_at_reads_the_curve_at_a_budget() -> None:
-    r = run("augnes", 1, 0.6)
-    assert report.best_at(r, 5) is None  # nothing fully evaluated yet
-    assert report.best_at(r, 40) == 0.5
-    assert report.best_at(r, 100) == r["curve"][-1]
+def test_the_sensitivity_table_compares_each_setting_with_the_defaults(tmp_path: Path) -> None:
+    data = tmp_path / "performance"
+    data.mkdir()
+    runs = [run("augnes", s, {"60": 0.90, "240": 0.92}, "defaults") for s in range(1, 5)]
+    runs += [
+        run("augnes", s, {"60": 0.80, "240": 0.93}, "variation.sigma = 0.2") for s in range(1, 5)
+    ]
+    (data / "sensitivity_binpacking.json").write_text(
+        json.dumps({"suite": "binpacking", "seeds": 4, "checkpoints": [60, 240], "runs": runs})
+    )
+    text, _ = stats.render(data)
+    assert "| variation.sigma = 0.2 | 2.000 (-1.000) | 0.700 (+0.100) |" in text

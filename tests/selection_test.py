@@ -58,6 +58,18 @@ def test_a_new_niche_has_no_elite_and_any_valid_child_merges() -> None:
     assert judge(Entrant("c", "n", score(0.01)), None, rule=Rule(), rng=RNG).merge
 
 
+def test_a_founder_may_not_trail_the_elite_it_came_from_by_more_than_the_margin() -> None:
+    origin = score(0.79)
+    poor = judge(Entrant("c", "mlp-c1", score(0.03), origin=origin), None, rule=Rule(), rng=RNG)
+    assert not poor.merge
+    assert poor.reason == (
+        "does not found niche mlp-c1: mean reward_norm 0.030 trails the elite it came from "
+        "(0.790) by more than 0.1"
+    )
+    close = Entrant("c", "mlp-c1", score(0.70), origin=origin)
+    assert judge(close, None, rule=Rule(), rng=RNG).merge
+
+
 def test_only_the_best_sibling_of_a_niche_merges() -> None:
     elites = {"n": score(0.2), "m": score(0.2)}
     entrants = [

@@ -91,28 +91,53 @@ class Packed:
 
 
 # ---- the compiled loop ---------------------------------------------------------------------
+# each room's open bins are a min-heap of bin indices: the earliest opened bin on top
+@njit(cache=False)
+def _sift_down(row: np.ndarray, n: int, k: int) -> None:
+    while True:
+        child = 2 * k + 1
+        if child >= n:
+            return
+        if child + 1 < n and row[child + 1] < row[child]:
+            child += 1
+        if row[k] <= row[child]:
+            return
+        row[k], row[child] = row[child], row[k]
+        k = child
+
+
+@njit(cache=False)
+def _sift_up(row: np.ndarray, k: int) -> None:
+    while k > 0:
+        parent = (k - 1) // 2
+        if row[parent] <= row[k]:
+            return
+        row[k], row[parent] = row[parent], row[k]
+        k = parent
+
+
 @njit(cache=False)
 def _remove(lists: np.ndarray, counts: np.ndarray, room: int, b: int) -> None:
     n = counts[room]
     row = lists[room]
     k = 0
-    while row[k] != b:
+    while row[k] != b:  # the top, unless the strategy itself chose another bin
         k += 1
-    for j in range(k, n - 1):
-        row[j] = row[j + 1]
+    last = row[n - 1]
     counts[room] = n - 1
+    if k == n - 1:
+        return
+    row[k] = last
+    _sift_down(row, n - 1, k)
+    _sift_up(row, k)
 
 
 @njit(cache=False)
 def _insert(lists: np.ndarray, counts: np.ndarray, room: int, b: int) -> None:
     n = counts[room]
-    row = lists[room]
-    k = n
-    while k > 0 and row[k - 1] > b:
-        row[k] = row[k - 1]
-        k -= 1
-    row[k] = b
+    lists[room, n] = b
     counts[room] = n + 1
+    _sift_up(lists[room], n)
 
 
 @njit(cache=False)
@@ -146,6 +171,7 @@ def _place(
 def _pack_table(
     sizes: np.ndarray,
     table: np.ndarray,
+    order: np.ndarray,
     rooms: np.ndarray,
     lists: np.ndarray,
     counts: np.ndarray,
@@ -153,37 +179,50 @@ def _pack_table(
     capacity: int,
     tol: float,
 ) -> bool:
-    """Pack from item state[0] on; state = [position, bins opened, exact fits]. Returns True
+    """Pack from item state[0] on; state = [position, bins opened, exact fits]. `order[item]`
+    lists the rooms an item fits, best score first (ties: smaller room first; -1 ends it):
+    the first two rooms that hold an open bin are the best two distinct scores. Returns True
     when done, False at an item whose decision is too close to call from the table."""
     n = sizes.size
     while state[0] < n:
         item = sizes[state[0]]
-        best = -np.inf
-        second = -np.inf
         best_room = -1
-        for room in range(item, capacity):
+        second_room = -1
+        for k in range(order.shape[1]):
+            room = order[item, k]
+            if room < 0:
+                break
             if counts[room] == 0:
                 continue
-            s = table[item, room]
-            if s > best:
-                second = best
-                best = s
+            if best_room < 0:
                 best_room = room
-            elif s == best:
-                second = s
-                if lists[room, 0] < lists[best_room, 0]:
-                    best_room = room
-            elif s > second:
-                second = s
+            else:
+                second_room = room
+                break
         empty = table[item, capacity]
-        scale = tol * (1.0 + abs(best))
-        if best_room >= 0 and (best - second <= scale or abs(empty - best) <= scale):
-            return False
-        if best_room < 0 or empty > best:
+        if best_room >= 0:
+            best = table[item, best_room]
+            scale = tol * (1.0 + abs(best))
+            if abs(empty - best) <= scale:
+                return False
+            if second_room >= 0 and best - table[item, second_room] <= scale:
+                return False
+        if best_room < 0 or empty > table[item, best_room]:
             _place(sizes, rooms, lists, counts, state, state[1], capacity)
         else:
             _place(sizes, rooms, lists, counts, state, lists[best_room, 0], capacity)
     return True
+
+
+def rank_rooms(table: np.ndarray, capacity: int) -> np.ndarray:
+    """Per item, the rooms it fits (item … capacity − 1), best score first."""
+    order = np.full((capacity + 1, capacity), -1, dtype=np.int64)
+    for item in range(1, capacity + 1):
+        rooms = np.arange(item, capacity)
+        if rooms.size:
+            ranked = rooms[np.argsort(-table[item, item:capacity], kind="stable")]
+            order[item, : ranked.size] = ranked
+    return order
 
 
 # ---- the packer ----------------------------------------------------------------------------
@@ -208,6 +247,8 @@ class Packer:
         self.ties = 0  # items the strategy decided on the real observation
         # tables by (code key, parameter values), shared by the packers of one evaluator
         self._tables = tables if tables is not None else {}
+        self._ranked: tuple[int, np.ndarray, np.ndarray] | None = None  # the last table's
+        self._scratch: tuple[np.ndarray, np.ndarray] | None = None
 
     def episodes(
         self, make_policy: Callable[..., Any], params: dict[str, Any], *, code: str = ""
@@ -271,6 +312,12 @@ class Packer:
             return None
         return out
 
+    def _order(self, table: np.ndarray) -> np.ndarray:
+        key = id(table)
+        if self._ranked is None or self._ranked[0] != key:
+            self._ranked = (key, rank_rooms(table, self.capacity), table)
+        return self._ranked[1]
+
     def _table(self, policy: Any) -> np.ndarray | None:
         """table[item, room]: the strategy's score of a bin with `room` left for `item`
         (room == capacity: the empty bin, always offered last). None when the strategy is
@@ -297,12 +344,14 @@ class Packer:
 
     def _pack_by_table(self, policy: Any, table: np.ndarray, sizes: np.ndarray) -> Packed:
         n, c = sizes.size, self.capacity
+        order = self._order(table)
         items = sizes.astype(np.int64)
-        rooms = np.zeros(n, dtype=np.int64)
-        lists = np.zeros((c + 1, n), dtype=np.int64)
+        if self._scratch is None or self._scratch[1].shape[1] < n:
+            self._scratch = (np.zeros(n, dtype=np.int64), np.zeros((c + 1, n), dtype=np.int64))
+        rooms, lists = self._scratch  # reused: the counts say what is in them
         counts = np.zeros(c + 1, dtype=np.int64)
         state = np.zeros(3, dtype=np.int64)
-        while not _pack_table(items, table, rooms, lists, counts, state, c, NEAR_TIE):
+        while not _pack_table(items, table, order, rooms, lists, counts, state, c, NEAR_TIE):
             # too close to call from the table: the strategy decides on the real observation
             self.ties += 1
             item = int(items[state[0]])

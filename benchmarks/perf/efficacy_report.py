@@ -1,0 +1,382 @@
+"""The efficacy section of PERFORMANCE.md, from the JSON efficacy.py writes: held-out scores
+per method and checkpoint (median and IQR), the paired difference to the Augnes loop with a
+bootstrap interval and a sign-flip permutation p, the held-out against in-sample gap, the
+sensitivity table behind the defaults, the control families' ceilings and the headroom each
+method closes, and the wall time each part took."""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+LABELS = {
+    "augnes": "(a) Augnes loop",
+    "augnes-no-early-stop": "(a) without early stop",
+    "v06": "(b) v0.6 loop",
+    "random": "(c) random search",
+    "deap": "(d) DEAP (μ+λ)",
+    "ribs": "(e) pyribs MAP-Elites",
+    "cma": "(f) plain CMA-ES",
+}
+REFERENCE = "augnes"
+BOOTSTRAP = 10_000
+FLIPS = 20_000
+
+
+# ---- statistics ------------------------------------------------------------------------------
+def quartiles(values: Sequence[float]) -> tuple[float, float, float]:
+    """Median and the 25th and 75th percentiles (linear interpolation)."""
+    ordered = sorted(values)
+    n = len(ordered)
+
+    def at(q: float) -> float:
+        pos = q * (n - 1)
+        low = int(pos)
+        high = min(low + 1, n - 1)
+        return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+    return at(0.5), at(0.25), at(0.75)
+
+
+def bootstrap_ci(
+    diffs: Sequence[float], *, rounds: int = BOOTSTRAP, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of paired differences."""
+    rng = random.Random(seed)
+    n = len(diffs)
+    means = sorted(sum(rng.choice(diffs) for _ in range(n)) / n for _ in range(rounds))
+    tail = (1 - level) / 2
+    return means[int(tail * rounds)], means[min(rounds - 1, int((1 - tail) * rounds))]
+
+
+def permutation_p(diffs: Sequence[float], *, rounds: int = FLIPS, seed: int = 0) -> float:
+    """Two-sided sign-flip permutation p of a mean paired difference of zero."""
+    if not diffs:
+        return 1.0
+    rng = random.Random(seed)
+    observed = abs(sum(diffs))
+    hits = sum(
+        1
+        for _ in range(rounds)
+        if abs(sum(d if rng.random() < 0.5 else -d for d in diffs)) >= observed - 1e-12
+    )
+    return (hits + 1) / (rounds + 1)
+
+
+# ---- reading the runs ------------------------------------------------------------------------
+def metric_of(suite: str) -> tuple[str, Callable[[float], float], bool]:
+    """The figure a suite is read in: bin packing in held-out excess % (lower is better),
+    control in held-out benchmark_score (higher is better)."""
+    if suite == "binpacking":
+        return "held-out excess %", lambda score: 10 * (1 - score), False
+    return "held-out benchmark_score", lambda score: score, True
+
+
+def by_method(runs: Sequence[dict[str, Any]], key: str = "method") -> dict[str, dict[int, Any]]:
+    out: dict[str, dict[int, Any]] = {}
+    for r in runs:
+        out.setdefault(r[key], {})[r["seed"]] = r
+    return out
+
+
+def compare(
+    mine: dict[int, Any],
+    theirs: dict[int, Any],
+    checkpoint: str,
+    f: Callable[[float], float],
+    higher: bool,
+) -> dict[str, Any] | None:
+    """(a) against another method on the seeds both ran: the mean paired advantage of (a)
+    (positive: (a) better), its bootstrap interval, the permutation p."""
+    seeds = sorted(s for s in mine if s in theirs and checkpoint in mine[s]["checkpoints"]
+                   and checkpoint in theirs[s]["checkpoints"])  # fmt: skip
+    if len(seeds) < 2:
+        return None
+    sign = 1 if higher else -1
+    diffs = [
+        sign
+        * (
+            f(mine[s]["checkpoints"][checkpoint]["heldout"])
+            - f(theirs[s]["checkpoints"][checkpoint]["heldout"])
+        )
+        for s in seeds
+    ]
+    low, high = bootstrap_ci(diffs)
+    return {
+        "seeds": len(seeds),
+        "mean": statistics.mean(diffs),
+        "ci": (low, high),
+        "p": permutation_p(diffs),
+        "wins": sum(1 for d in diffs if d > 0),
+    }
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fmt(value: float, digits: int = 3) -> str:
+    return f"{value:.{digits}f}"
+
+
+# ---- the section ------------------------------------------------------------------------------
+def section(
+    result: dict[str, Any], ceilings: dict[str, Any] | None
+) -> tuple[list[str], dict[str, Any]]:
+    """One suite's tables and its verdicts."""
+    suite = result["suite"]
+    name, f, higher = metric_of(suite)
+    runs = by_method(result["runs"])
+    digits = 3 if suite == "binpacking" else 4
+    out = [f"### {suite}", ""]
+    start = result.get("start")
+    if start:
+        out += [
+            f"{result['seeds']} paired search seeds per method, one run each, to "
+            f"{result['budget']:.0f} evaluations; every run starts from the seed strategies, "
+            f"whose best scores {fmt(f(start['heldout']), digits)} {name} "
+            f"({fmt(f(start['in_sample']), digits)} in-sample).",
+            "",
+        ]
+    verdicts: dict[str, Any] = {}
+    for checkpoint in [str(c) for c in result["checkpoints"]]:
+        rows = []
+        for method, label in LABELS.items():
+            mine = runs.get(method)
+            if not mine:
+                continue
+            values = [f(r["checkpoints"][checkpoint]["heldout"]) for r in mine.values()
+                      if checkpoint in r["checkpoints"]]  # fmt: skip
+            inside = [f(r["checkpoints"][checkpoint]["in_sample"]) for r in mine.values()
+                      if checkpoint in r["checkpoints"]]  # fmt: skip
+            if not values:
+                continue
+            med, q1, q3 = quartiles(values)
+            gap = statistics.median(
+                f(r["checkpoints"][checkpoint]["heldout"])
+                - f(r["checkpoints"][checkpoint]["in_sample"])
+                for r in mine.values()
+                if checkpoint in r["checkpoints"]
+            )
+            versus = "–"
+            if method != REFERENCE and REFERENCE in runs:
+                c = compare(runs[REFERENCE], mine, checkpoint, f, higher)
+                if c is not None:
+                    versus = (
+                        f"{c['mean']:+.{digits}f} [{c['ci'][0]:+.{digits}f}, "
+                        f"{c['ci'][1]:+.{digits}f}], p {c['p']:.3f}, {c['wins']}/{c['seeds']}"
+                    )
+                    verdicts.setdefault(checkpoint, {})[method] = {
+                        "mean": round(c["mean"], 6),
+                        "ci": [round(v, 6) for v in c["ci"]],
+                        "p": round(c["p"], 4),
+                        "ahead": c["ci"][0] > 0,
+                    }
+            if method == REFERENCE:
+                verdicts.setdefault(checkpoint, {})["median"] = round(med, 6)
+            rows.append([
+                label, f"{fmt(med, digits)} [{fmt(q1, digits)}, {fmt(q3, digits)}]",
+                fmt(statistics.median(inside), digits), f"{gap:+.{digits}f}", versus,
+            ])  # fmt: skip
+        out += [
+            f"**At {checkpoint} evaluations**",
+            "",
+            table(
+                [
+                    "method",
+                    f"{name}: median [IQR]",
+                    "in-sample (median)",
+                    "held-out − in-sample (median)",
+                    "(a)'s advantage: mean [95 % CI], p, seeds (a) wins",
+                ],
+                rows,
+            ),
+            "",
+        ]
+    out += _targets(suite, verdicts)
+    out += _effort(runs)
+    if ceilings:
+        out += _headroom(result, ceilings, runs, f)
+    return out, verdicts
+
+
+TARGETS = {  # suite -> (checkpoint, the largest median held-out excess %) and who (a) must lead
+    "binpacking": ([("240", 1.0), ("1000", 0.7)], ["240", "1000"], list(LABELS)),
+    "control": ([], ["240"], ["v06"]),
+}
+
+
+def _targets(suite: str, verdicts: dict[str, Any]) -> list[str]:
+    """The issue's targets, met or missed, from the numbers above."""
+    if suite not in TARGETS:
+        return []
+    levels, checkpoints, rivals = TARGETS[suite]
+    lines = []
+    for checkpoint, limit in levels:
+        median = verdicts.get(checkpoint, {}).get("median")
+        if median is None:
+            continue
+        met = median <= limit
+        verdicts[checkpoint]["level_met"] = met
+        lines.append(
+            f"- **held-out excess ≤ {limit} % at {checkpoint} evaluations: "
+            f"{'met' if met else 'missed'}** (median {median:.3f} %)"
+        )
+    for checkpoint in checkpoints:
+        for method in rivals:
+            v = verdicts.get(checkpoint, {}).get(method)
+            if method == REFERENCE or v is None:
+                continue
+            lines.append(
+                f"- **(a) ahead of {LABELS[method]} at {checkpoint} evaluations: "
+                f"{'met' if v['ahead'] else 'missed'}** (advantage {v['mean']:+.4f}, 95 % CI "
+                f"[{v['ci'][0]:+.4f}, {v['ci'][1]:+.4f}], p {v['p']:.3f})"
+            )
+    return ["Targets:", "", *lines, ""] if lines else []
+
+
+def _effort(runs: dict[str, dict[int, Any]]) -> list[str]:
+    rows = []
+    for method, label in LABELS.items():
+        mine = runs.get(method)
+        if not mine:
+            continue
+        rs = list(mine.values())
+        rows.append([
+            label,
+            f"{statistics.mean(r['variants'] for r in rs):.0f}",
+            f"{statistics.mean(r.get('early_stopped', 0) for r in rs):.0f}",
+            f"{statistics.mean(r.get('merged', 0) for r in rs):.1f}" if "merged" in rs[0] else "–",
+            f"{statistics.mean(r['wall_s'] for r in rs):.1f}",
+        ])  # fmt: skip
+    return [
+        "Variants evaluated per run (a loop's child stopped after its first stage costs a "
+        "tenth of an evaluation), of them stopped early, merged, and the wall seconds a run "
+        "took (means over seeds):",
+        "",
+        table(["method", "variants", "stopped early", "merged", "wall s"], rows),
+        "",
+    ]
+
+
+def _headroom(
+    result: dict[str, Any],
+    ceilings: dict[str, Any],
+    runs: dict[str, dict[int, Any]],
+    f: Callable[[float], float],
+) -> list[str]:
+    families = ceilings["families"]
+    rows = [
+        [
+            name,
+            *(fmt(fam["goals"][g]["heldout"], 3) for g in sorted(fam["goals"])),
+            fmt(fam["ceiling"], 4),
+        ]
+        for name, fam in sorted(families.items())
+    ]
+    goals = sorted(next(iter(families.values()))["goals"])
+    best = max(families.values(), key=lambda fam: fam["ceiling"])["ceiling"]
+    start = result["start"]["heldout"]
+    out = [
+        f"Ceilings: per family and goal, the best held-out reward_norm a CMA-ES of "
+        f"{ceilings['evaluations']} evaluations on that goal alone found; the family's "
+        "ceiling is their mean (an upper bound: one variant need not reach every goal's "
+        "best at once).",
+        "",
+        table(["family", *goals, "ceiling"], rows),
+        "",
+    ]
+    share = []
+    for checkpoint in [str(c) for c in result["checkpoints"]]:
+        row = [checkpoint]
+        for method in LABELS:
+            mine = runs.get(method)
+            if not mine:
+                continue
+            closed = [
+                (r["checkpoints"][checkpoint]["heldout"] - start) / (best - start)
+                for r in mine.values()
+                if checkpoint in r["checkpoints"]
+            ]
+            row.append(f"{100 * statistics.median(closed):.0f} %")
+        share.append(row)
+    out += [
+        f"Share of the headroom closed (held-out score − the seeds' best, over the best "
+        f"family ceiling {best:.4f} − the seeds' best {start:.4f}; medians):",
+        "",
+        table(["evaluations", *(LABELS[m] for m in LABELS if m in runs)], share),
+        "",
+    ]
+    return out
+
+
+def sensitivity(result: dict[str, Any]) -> list[str]:
+    suite = result["suite"]
+    name, f, higher = metric_of(suite)
+    runs = by_method(result["runs"], key="label")
+    digits = 3 if suite == "binpacking" else 4
+    checkpoints = [str(c) for c in result["checkpoints"]]
+    base = runs.get("defaults", {})
+    rows = []
+    for label, mine in runs.items():
+        row = [label]
+        for c in checkpoints:
+            values = [
+                f(r["checkpoints"][c]["heldout"]) for r in mine.values() if c in r["checkpoints"]
+            ]
+            cell = fmt(statistics.median(values), digits) if values else "–"
+            if label != "defaults" and base:
+                cmp = compare(mine, base, c, f, higher)
+                if cmp is not None:
+                    cell += f" ({cmp['mean']:+.{digits}f})"
+            row.append(cell)
+        rows.append(row)
+    return [
+        f"**{suite}** — {name}, medians over {result['seeds']} tuning seeds on a tuning "
+        "instance set of its own (never the held-out seeds above); in brackets the mean "
+        "paired advantage over the defaults (positive: better):",
+        "",
+        table(["setting", *(f"{c} evaluations" for c in checkpoints)], rows),
+        "",
+    ]
+
+
+def render(data: Path) -> tuple[str, dict[str, Any]]:
+    """The whole efficacy section, and the verdicts (JSON) the report keeps."""
+    out = ["## 1. Efficacy at equal budgets, on held-out seeds", ""]
+    verdicts: dict[str, Any] = {}
+    walls = []
+    for suite in ("binpacking", "control"):
+        result = _load(data / f"efficacy_{suite}.json")
+        if result is None:
+            continue
+        ceilings = _load(data / f"ceilings_{suite}.json")
+        lines, verdicts[suite] = section(result, ceilings)
+        out += lines
+        walls.append((f"efficacy {suite}", result.get("wall_s")))
+        if ceilings:
+            walls.append((f"ceilings {suite}", ceilings.get("wall_s")))
+    sens = [r for s in ("binpacking", "control") if (r := _load(data / f"sensitivity_{s}.json"))]
+    if sens:
+        out += ["### The sensitivity table behind the defaults", ""]
+        for result in sens:
+            out += sensitivity(result)
+            walls.append((f"sensitivity {result['suite']}", result.get("wall_s")))
+    if walls:
+        out += [
+            "Wall time of each part (two runs at once on two cores):",
+            "",
+            table(["part", "minutes"], [[p, f"{(w or 0) / 60:.1f}"] for p, w in walls]),
+            "",
+        ]
+    return "\n".join(out), verdicts
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.is_file() else None
