@@ -435,12 +435,16 @@ def run_cma(ask: Asker, seed: int, config: Config) -> None:
         warnings.simplefilter("ignore")
         import cma
     ask.seeds()
-    assert ask.best[1] is not None
-    start = ask.best[1]
-    name, manifest = start.name, start.manifest
-    coords = coordinates(manifest, numeric_only=True)
-    if not coords:
+    searchable = [
+        (ask.cache[content_hash(with_params(s, s.params).files)], n)
+        for n, s in ask.space.seeds.items()
+        if coordinates(s.manifest, numeric_only=True)
+    ]
+    if not searchable:
         raise Spent  # nothing to search
+    name = max(searchable)[1]  # the best seed that has numeric parameters
+    start = ask.space.seeds[name]
+    coords = coordinates(start.manifest, numeric_only=True)
     rng = np.random.default_rng(seed)
     x0, popsize = to_unit(coords, start.params), None
     for restart in range(100):
@@ -477,7 +481,8 @@ def run_one(
     seeds = seeds_of(suite)
     full = max(sum(g.episodes for g in suite.goals_for(s.manifest.suites)) for s in seeds.values())
     spend = Budget(suite, evaluator_of(suite), full, budget)
-    record = Record(spend, [c for c in checkpoints if c <= budget])
+    marks = sorted({c for c in checkpoints if c <= budget} | {int(budget)})
+    record = Record(spend, marks)
     base = OVERRIDES.get(method, {}) if overrides is None else overrides
     config = config_of(suite_name, seed, base)
     facts: dict[str, Any] = {}
@@ -707,7 +712,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "suite": args.suite,
             "budget": budget,
             "seeds": count,
-            "checkpoints": [c for c in CHECKPOINTS if c <= budget],
+            "checkpoints": sorted({c for c in CHECKPOINTS if c <= budget} | {int(budget)}),
             "mutations": MUTATIONS,
             "kind": "sensitivity" if args.sensitivity else "efficacy",
             "runs": runs,

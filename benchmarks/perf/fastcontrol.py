@@ -273,14 +273,28 @@ class _Goal:
             self.failure[i] = kind
         self.active = [i for i in self.active if i not in gone]
 
+    def _all_valid(self, actions: np.ndarray, count: int) -> bool:
+        """What check_actions finds for the common case, cheaply: integer discrete actions of
+        the right shape, all in range (anything else goes through check_actions itself)."""
+        return (
+            self.discrete
+            and actions.dtype.kind in "iu"
+            and actions.shape == (count,)
+            and int(actions.min()) >= 0
+            and int(actions.max()) < self.action["n"]
+        )
+
     def apply(self, rows: list[int], actions: np.ndarray) -> None:
         """Session._apply: check the lane's actions, step the valid rows, fail the rest."""
+        index = np.asarray(rows, dtype=np.int64)
+        if self._all_valid(actions, len(rows)):
+            self._step(index, actions.astype(np.int64))
+            return
         try:
             valid = check_actions(actions, self.action, len(rows))
         except WorkerFailure as failure:
             self.fail(rows, failure.kind)
             return
-        index = np.asarray(rows, dtype=np.int64)
         every = bool(valid.all())
         good = index if every else index[valid]
         if good.size:
@@ -290,19 +304,23 @@ class _Goal:
                 chosen = actions.reshape(len(rows), -1).astype(np.float32)[:, 0].copy()
             if not every:
                 chosen = chosen[valid]
-            obs = np.empty((good.size, self.obs.shape[1]), dtype=np.float32)
-            reward = np.empty(good.size)
-            done = np.empty(good.size, dtype=np.bool_)
-            self.step_fn(self.state, good, chosen, obs, reward, done)
-            self.returns[good] += reward  # each episode's own running sum, step by step
-            self.steps[good] += 1
-            self.obs[good] = obs
-            ended = good[done | (self.steps[good] >= self.goal.max_steps)]
-            if ended.size:
-                gone = set(ended.tolist())
-                self.active = [i for i in self.active if i not in gone]
+            self._step(good, chosen)
         if not every:
             self.fail(index[~valid].tolist(), "invalid_action")
+
+    def _step(self, good: np.ndarray, chosen: np.ndarray) -> None:
+        """Step the rows `good` by their actions; end those that terminated or ran out."""
+        obs = np.empty((good.size, self.obs.shape[1]), dtype=np.float32)
+        reward = np.empty(good.size)
+        done = np.empty(good.size, dtype=np.bool_)
+        self.step_fn(self.state, good, chosen, obs, reward, done)
+        self.returns[good] += reward  # each episode's own running sum, step by step
+        self.steps[good] += 1
+        self.obs[good] = obs
+        ended = good[done | (self.steps[good] >= self.goal.max_steps)]
+        if ended.size:
+            gone = set(ended.tolist())
+            self.active = [i for i in self.active if i not in gone]
 
     def episodes(self, seconds: float) -> list[Episode]:
         return [

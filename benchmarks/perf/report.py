@@ -40,8 +40,8 @@ EFFICACY_FULL = [
     ("binpacking", ["--seeds", "20", "--budget", "1000"], "efficacy"),
     ("control", ["--seeds", "10", "--budget", "240"], "efficacy"),
     ("control", ["--ceilings", "600"], "ceilings"),
-    ("binpacking", ["--sensitivity", "--seeds", "6", "--budget", "1000"], "sensitivity"),
-    ("control", ["--sensitivity", "--seeds", "4", "--budget", "240"], "sensitivity"),
+    ("binpacking", ["--sensitivity", "--seeds", "5", "--budget", "1000"], "sensitivity"),
+    ("control", ["--sensitivity", "--seeds", "3", "--budget", "240"], "sensitivity"),
 ]
 EFFICACY_QUICK = [
     ("binpacking", ["--seeds", "3", "--budget", "60"], "efficacy"),
