@@ -55,6 +55,12 @@ class ParentConfig(_Section):
     # a child stopped after stage one (it trailed its elite, or cloned its parent) is never
     # a parent
     pool_size: int = Field(16, ge=1, le=1_000_000)
+    # FunSearch's islands (0: none): the children are shared among this many islands, each
+    # choosing parents among its own variants; every `island_reset` generations the worse
+    # half of the islands (by their best S) is emptied and restarted from the best variant
+    # of a surviving island
+    islands: int = Field(0, ge=0, le=64)
+    island_reset: int = Field(10, ge=1, le=100_000)
 
 
 OperatorName = Literal[

@@ -163,17 +163,7 @@ class Evaluating(Learning):
                 models=self._feed(e),
             ) as session:
                 episodes = session.run(heldout_plan(self.ws.suite, goals))
-            judgments = judgments_of(
-                e,
-                episodes,
-                archive,
-                suite=self.ws.suite,
-                goal_weights=self.goal_weights,
-                goals=goals,
-                generation=journal.generation,
-                run_id=self.run_id,
-                window=self.cfg.selection.stats_window,
-            )
+            judgments = self._judgments(e, episodes, archive, journal.generation)
             append_jsonl(self.ws.pending_heldout_path, judgments)
             e.heldout = judgments[0].benchmark_score if judgments else 0.0
             inside = max(

@@ -576,17 +576,9 @@ class Session:
         with a message in flight for each, so the worker scores one lane's bins while this
         side places the other lane's items and builds its next message (see pack_lanes)."""
         packing = _Packing(goal, seeds)
-        spec = {
-            "goal_id": goal.goal_id,
-            "env_id": "binpacking",
-            "kind": "binpacking",
-            "capacity": goal.capacity,
-            "obs_dim": -1,
-            "action": {"type": "priority"},
-        }
         with contextlib.suppress(WorkerFailure):
             self._worker()
-        self._init_goal(goal, spec, packing.fail, packing.active)
+        self._init_goal(goal, packing_spec(goal), packing.fail, packing.active)
         deadline = packing.started + goal.wall_limit_s
         inflight: deque[tuple[list[int], list[np.ndarray]]] = deque()
         lanes = pack_lanes(len(seeds))
@@ -686,6 +678,18 @@ def strategy_session(
     finally:
         if own:
             envs.close()
+
+
+def packing_spec(goal: Goal) -> dict[str, Any]:
+    """The goal's description a bin-packing strategy's `make_policy` receives."""
+    return {
+        "goal_id": goal.goal_id,
+        "env_id": "binpacking",
+        "kind": "binpacking",
+        "capacity": goal.capacity,
+        "obs_dim": -1,
+        "action": {"type": "priority"},
+    }
 
 
 def pack_lanes(instances: int) -> int:

@@ -104,27 +104,7 @@ class LoopState:
         return self.models
 
     def _meta(self, e: Entry, generation: int) -> VariantMeta:
-        return VariantMeta(
-            candidate_id=e.candidate_id,
-            strategy=e.strategy,
-            family=e.family,
-            niche=e.niche,
-            commit=e.commit or "",
-            parents=tuple(e.parents),
-            generation=generation,
-            operator=e.operator,
-            content=e.content,
-            novelty=e.novelty,
-            tokens=e.tokens,
-            cost=e.cost,
-            summary=e.summary,
-            status="elite" if e.baseline else "active",
-            pr=e.pr,
-            early_stopped=e.early_stopped,
-            clone=e.clone,
-            cell=e.cell,
-            hidden_dim=e.hidden_dim,
-        )
+        return meta_of(e, generation)
 
     def _scores(self, archive: Archive) -> dict[str, VariantScore]:
         several = bool(self.ws.suite.members)  # suites evaluated together: per strategy
@@ -134,3 +114,28 @@ class LoopState:
             window=self.cfg.selection.stats_window,
             strategy_goals=self.ws.strategy_goals(self.ws.main_sha()) if several else None,
         )
+
+
+def meta_of(e: Entry, generation: int) -> VariantMeta:
+    """A planned or evaluated entry as the archive records it."""
+    return VariantMeta(
+        candidate_id=e.candidate_id,
+        strategy=e.strategy,
+        family=e.family,
+        niche=e.niche,
+        commit=e.commit or "",
+        parents=tuple(e.parents),
+        generation=generation,
+        operator=e.operator,
+        content=e.content,
+        novelty=e.novelty,
+        tokens=e.tokens,
+        cost=e.cost,
+        summary=e.summary,
+        status="elite" if e.baseline else "active",
+        pr=e.pr,
+        early_stopped=e.early_stopped,
+        clone=e.clone,
+        cell=e.cell,
+        hidden_dim=e.hidden_dim,
+    )

@@ -25,7 +25,7 @@ from bot.operators.code import InvalidSource, mutate
 from bot.operators.llm import Answer
 from bot.parents import ArchiveEntry, choose_mate, choose_parents
 from bot.scoring import VariantScore, median
-from bot.search_state import SearchState, complete_population, fitness
+from bot.search_state import SearchState, complete_population, fitness, members
 from bot.workspace import StrategySource
 
 log = logging.getLogger(__name__)
@@ -140,19 +140,8 @@ class Planner:
         near = {m.novelty for m in archive.meta.values() if m.novelty}
         records = operator_records(archive, self.scores)
         entries: list[Entry] = []
-        # a share of the children comes from the best elite (exploit), the rest from the
-        # whole archive by DGM weights (explore)
-        exploit = round(mutations * pc.elite_share) if pc.policy == "archive" else 0
-        from_best = [best] * exploit if best is not None else []
         variation = self.config.variation
-        for parent in from_best + choose_parents(
-            pool,
-            count=mutations - len(from_best),
-            k=pc.k,
-            s_mid=s_mid,
-            boost=pc.mutation_boost,
-            rng=rng,
-        ):
+        for parent, island in self.parents(pool, best, mutations, s_mid=s_mid, rng=rng):
             context = self.context(parent)
             share = shares(self.applicable(parent, pool), records, floor=variation.bandit_floor)
             for _ in range(variation.max_attempts if share or self.forced(parent, context) else 0):
@@ -188,6 +177,8 @@ class Planner:
                 tally["planned"] += 1
                 if forced and context.state.explore:
                     context.state.explore -= 1
+                if island is not None:
+                    self.state.islands[entry.candidate_id] = [island]
                 known.add(entry.content)
                 near.add(entry.novelty)
                 entries.append(entry)
@@ -203,6 +194,43 @@ class Planner:
                     )
                 )
         return entries
+
+    def parents(
+        self,
+        pool: Sequence[ArchiveEntry],
+        best: ArchiveEntry | None,
+        mutations: int,
+        *,
+        s_mid: float,
+        rng: random.Random,
+    ) -> list[tuple[ArchiveEntry, int | None]]:
+        """Each child's parent (and island): a share from the best elite (exploit), the
+        rest by DGM weights (explore) — with islands, island by island, each from its own
+        variants and its own best."""
+        pc = self.config.parents
+        if pc.islands < 2 or pc.policy == "best":
+            exploit = round(mutations * pc.elite_share) if pc.policy == "archive" else 0
+            from_best = [best] * exploit if best is not None else []
+            drawn = choose_parents(
+                pool, count=mutations - len(from_best), k=pc.k, s_mid=s_mid,
+                boost=pc.mutation_boost, rng=rng,
+            )  # fmt: skip
+            return [(p, None) for p in from_best + drawn]
+        out: list[tuple[ArchiveEntry, int | None]] = []
+        for k in range(mutations):  # one island after another, from a different one each time
+            island = (self.generation + k) % pc.islands
+            mine = [e for e in pool if island in members(self.state, e.candidate_id, pc.islands)]
+            if not mine:
+                continue
+            top = max(mine, key=lambda e: (e.score, e.candidate_id))
+            if rng.random() < pc.elite_share:
+                out.append((top, island))
+                continue
+            drawn = choose_parents(
+                mine, count=1, k=pc.k, s_mid=s_mid, boost=pc.mutation_boost, rng=rng
+            )
+            out.append((drawn[0], island))
+        return out
 
     def applicable(self, parent: ArchiveEntry, pool: Sequence[ArchiveEntry]) -> list[str]:
         """The enabled operators that can act on this parent."""

@@ -75,7 +75,17 @@ class Recording(Learning):
         # a crash learns from the generation once
         search = (journal.search or self.ws.committed_search(main)).model_copy(deep=True)
         if g > 0:
-            for line in learn(search, journal.entries, archive, scores, self.cfg.variation):
+            said = learn(
+                search,
+                journal.entries,
+                archive,
+                scores,
+                self.cfg.variation,
+                parents=self.cfg.parents,
+                generation=g,
+                seed=self.cfg.seed,
+            )
+            for line in said:
                 self.emit(Event("search", g, detail=line))
         heldout = heldout_scores(self.ws.heldout(main), self.goal_weights)
         summary = self._summary(journal, archive, scores, heldout)

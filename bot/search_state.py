@@ -13,6 +13,7 @@ again.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from bot.archive import Archive
-    from bot.config import VariationConfig
+    from bot.config import ParentConfig, VariationConfig
     from bot.journal import Entry
     from bot.scoring import VariantScore
 
@@ -61,6 +62,9 @@ class SearchState(_State):
     schema_version: Literal[1] = 1
     niches: dict[str, NicheState] = {}  # by strategy folder: one niche on main each
     designs: dict[str, int] = {}  # per family: space-filling design points handed out
+    # with parents.islands: the islands each variant belongs to (a variant not listed — a
+    # seed, or one from before islands were on — belongs to every island; [] to none)
+    islands: dict[str, list[int]] = {}
 
     def niche(self, name: str) -> NicheState:
         if name not in self.niches:
@@ -80,9 +84,13 @@ def learn(
     archive: Archive,
     scores: Mapping[str, VariantScore],
     variation: VariationConfig,
+    *,
+    parents: ParentConfig | None = None,
+    generation: int = 0,
+    seed: int = 0,
 ) -> list[str]:
     """Update `state` from a generation's evaluated children; returns what changed that a
-    person should hear of (restarts)."""
+    person should hear of (restarts, island resets)."""
     by_niche: dict[str, list[Entry]] = {}
     for e in entries:
         if not e.baseline and e.evaluated and e.candidate_id in scores:
@@ -102,7 +110,51 @@ def learn(
         niche.stalled += 1
         if variation.restart_after and niche.stalled >= variation.restart_after:
             said.append(_restart(name, niche, variation))
+    if parents is not None and parents.islands >= 2 and generation % parents.island_reset == 0:
+        said += reset_islands(state, archive, scores, parents.islands, seed=f"{seed}:{generation}")
     return said
+
+
+def members(state: SearchState, cid: str, count: int) -> list[int]:
+    """The islands a variant belongs to."""
+    return state.islands.get(cid, list(range(count)))
+
+
+def reset_islands(
+    state: SearchState,
+    archive: Archive,
+    scores: Mapping[str, VariantScore],
+    count: int,
+    *,
+    seed: str,
+) -> list[str]:
+    """FunSearch's reset: the worse half of the islands, by their best S, is emptied, and
+    each starts again from the best variant of a surviving island."""
+    best: dict[int, tuple[float, str]] = {}
+    for cid, m in archive.meta.items():
+        if cid not in scores or m.status not in ("elite", "active") or m.early_stopped:
+            continue
+        for i in members(state, cid, count):
+            here = (scores[cid].selection_score, cid)
+            if i not in best or here > best[i]:
+                best[i] = here
+    ranked = sorted(range(count), key=lambda i: best.get(i, (float("-inf"), "")))
+    worse, kept = ranked[: count // 2], ranked[count // 2 :]
+    survivors = [i for i in kept if i in best]
+    if not survivors:
+        return []
+    rng = random.Random(seed)
+    for cid in list(archive.meta):
+        now = members(state, cid, count)
+        state.islands[cid] = [i for i in now if i not in worse]
+    for i in worse:
+        donor = best[rng.choice(survivors)][1]
+        state.islands[donor] = sorted({*state.islands.get(donor, []), i})
+    return [
+        f"islands: {len(worse)} of {count} reset (the worst by best S: "
+        f"{', '.join(str(i) for i in sorted(worse))}); each starts again from the best "
+        "variant of a surviving island"
+    ]
 
 
 def _outcome(e: Entry, scores: Mapping[str, VariantScore], archive: Archive) -> str:

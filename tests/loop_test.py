@@ -307,3 +307,28 @@ def test_a_held_out_goal_is_judged_but_not_scored(seeded_repo: Path) -> None:
     for v in stats.variants.values():
         scored = [v.goals[g].mean_reward_norm for g in ("acrobot", "mountaincar", "pendulum")]
         assert abs(v.benchmark_score - sum(scored) / 3) < 1e-5  # cartpole left out
+
+
+def test_islands_choose_parents_among_their_own_and_reset_the_worse_half(
+    seeded_repo: Path,
+) -> None:
+    pyproject = seeded_repo / "pyproject.toml"
+    commit_file(
+        seeded_repo,
+        "pyproject.toml",
+        pyproject.read_text() + "\n[tool.augnes.parents]\nislands = 2\nisland_reset = 2\n",
+    )
+    events: list[str] = []
+    ws = Workspace.open(seeded_repo)
+    Loop(ws, on_event=lambda e: events.append(e.detail) if e.kind == "search" else None).run(
+        generations=3, until=None, mutations=4
+    )
+    ws = Workspace.open(seeded_repo)
+    main = ws.main_sha()
+    state = ws.committed_search(main)
+    stats = ws.committed_stats(main)
+    assert stats is not None
+    children = [v for v in stats.variants.values() if v.generation > 0]
+    assert children and all(v.candidate_id in state.islands for v in children)
+    assert all(set(state.islands[v.candidate_id]) <= {0, 1} for v in children)
+    assert any(line.startswith("islands: 1 of 2 reset") for line in events)

@@ -103,3 +103,40 @@ def test_a_restart_ends_a_cma_es_run_only_once_it_had_its_chance() -> None:
         said = learn(state, [child("down")], EMPTY, SCORES, variation)
         assert (state.niches["s"].cma is None) == ended
         assert said[0].endswith("CMA-ES anew)") == ended
+
+
+def test_an_island_reset_empties_the_worse_half_and_seeds_it_from_a_survivor() -> None:
+    from bot.archive import VariantMeta
+    from bot.config import ParentConfig
+
+    def meta(cid: str) -> VariantMeta:
+        return VariantMeta(cid, "s", "s", "s/c1", "", (), 1, "perturb", cid)
+
+    archive = Archive({c: meta(c) for c in ("seed", "a", "b", "c", "d")}, [])
+    scores = {
+        "seed": score(0.1),
+        "a": score(0.9),
+        "b": score(0.2),
+        "c": score(0.5),
+        "d": score(0.3),
+    }
+    state = SearchState(islands={"a": [0], "b": [1], "c": [2], "d": [3]})  # the seed: all four
+    said = learn(
+        state, [], archive, scores, VariationConfig(),
+        parents=ParentConfig(islands=4, island_reset=5), generation=5, seed=1,
+    )  # fmt: skip
+    # by best S: island 0 (a, 0.9), 2 (c, 0.5), 3 (d, 0.3), 1 (b, 0.2); 1 and 3 are reset
+    assert said == [
+        "islands: 2 of 4 reset (the worst by best S: 1, 3); each starts again from the best "
+        "variant of a surviving island"
+    ]
+    assert state.islands["b"] == [] and state.islands["d"] == []
+    assert state.islands["seed"] == [0, 2]
+    donors = {cid for cid, isl in state.islands.items() if 1 in isl or 3 in isl}
+    assert donors <= {"a", "c"} and donors
+    # no reset between resets
+    again = learn(
+        state, [], archive, scores, VariationConfig(),
+        parents=ParentConfig(islands=4, island_reset=5), generation=6, seed=1,
+    )  # fmt: skip
+    assert again == []

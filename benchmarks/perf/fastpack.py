@@ -47,7 +47,13 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.evaluator import Episode, pack_lanes, packing_instance, packing_measures  # noqa: E402
+from bot.evaluator import (  # noqa: E402
+    Episode,
+    pack_lanes,
+    packing_instance,
+    packing_measures,
+    packing_spec,
+)
 from bot.goals import Goal  # noqa: E402
 
 NEAR_TIE = 1e-9  # relative gap between the best two rooms below which the strategy decides
@@ -66,18 +72,6 @@ def load_policy(folder: Path) -> tuple[Callable[..., Any], dict[str, Any]]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return getattr(module, func_name), params
-
-
-def spec_of(goal: Goal) -> dict[str, Any]:
-    """The goal description the worker's `init` hands the strategy (as Session._pack)."""
-    return {
-        "goal_id": goal.goal_id,
-        "env_id": "binpacking",
-        "kind": "binpacking",
-        "capacity": goal.capacity,
-        "obs_dim": -1,
-        "action": {"type": "priority"},
-    }
 
 
 @dataclass(frozen=True)
@@ -257,7 +251,7 @@ class Packer:
         names the strategy's code, so its table is read once per parameter values."""
         started = time.perf_counter()
         try:
-            policy = make_policy(params, spec_of(self.goal))
+            policy = make_policy(params, packing_spec(self.goal))
         except Exception:
             policy = None
         if policy is None:

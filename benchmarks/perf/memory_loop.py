@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.archive import Archive, VariantMeta  # noqa: E402
+from bot.archive import Archive  # noqa: E402
 from bot.candidates import content_hash, novelty_key, seed_id  # noqa: E402
 from bot.cells import variant_cell  # noqa: E402
 from bot.config import Config  # noqa: E402
@@ -30,6 +30,7 @@ from bot.evaluating import judgments_of, plan_job  # noqa: E402
 from bot.evaluator import Episode  # noqa: E402
 from bot.goals import Goal, Suite  # noqa: E402
 from bot.journal import Entry  # noqa: E402
+from bot.loop_state import meta_of  # noqa: E402
 from bot.manifest import (  # noqa: E402
     MANIFEST,
     PARAMS,
@@ -68,17 +69,6 @@ def strategies_of(root: Path, suite: Suite) -> dict[str, StrategySource]:
 
 
 @dataclass
-class Spent:
-    """One evaluation as the budget sees it."""
-
-    candidate: str
-    strategy: str
-    episodes: int
-    complete: bool
-    benchmark_score: float
-
-
-@dataclass
 class MemoryLoop:
     config: Config
     suite: Suite
@@ -91,7 +81,6 @@ class MemoryLoop:
     mutate_next: set[str] = field(default_factory=set)
     failure_cache: list[str] = field(default_factory=list)
     deferrals: list[tuple[str, int]] = field(default_factory=list)
-    spent: list[Spent] = field(default_factory=list)
     search: SearchState = field(default_factory=SearchState)
     said: list[str] = field(default_factory=list)  # what the search reported (restarts)
     _scored: tuple[int, dict[str, VariantScore]] | None = field(default=None, init=False)
@@ -150,7 +139,16 @@ class MemoryLoop:
             if meta is not None and meta.status != "archived":
                 self.archive.update(variant, status="deferred" if until > g else "active")
         if g > 0:
-            said = learn(self.search, entries, self.archive, self.scores(), self.config.variation)
+            said = learn(
+                self.search,
+                entries,
+                self.archive,
+                self.scores(),
+                self.config.variation,
+                parents=self.config.parents,
+                generation=g,
+                seed=self.config.seed,
+            )
             self.said += [f"g{g}: {line}" for line in said]
         return entries
 
@@ -202,7 +200,7 @@ class MemoryLoop:
 
     def _evaluate(self, e: Entry, g: int) -> None:
         e.commit = e.candidate_id  # no git here: the id stands for the commit
-        self.archive.add(_meta(e, g))
+        self.archive.add(meta_of(e, g))
         source = self.variants[e.candidate_id]
         goals = self.goals(source)
         job = plan_job(e, self.archive, self.suite, goals, self.config.evaluation, Path("."))
@@ -231,11 +229,6 @@ class MemoryLoop:
         )
         if e.baseline:
             self.archive.elites[e.strategy] = e.candidate_id
-        full = sum(g.episodes for g in goals)
-        bench = judgments[0].benchmark_score if judgments else 0.0
-        self.spent.append(
-            Spent(e.candidate_id, e.strategy, len(episodes), len(episodes) >= full, bench)
-        )
         self.on_entry(e)
 
     def _decide(self, entries: Sequence[Entry], g: int) -> None:
@@ -267,29 +260,3 @@ class MemoryLoop:
         scores = self.scores()
         elites = [c for c in self.archive.elites.values() if c in scores]
         return max(elites, key=lambda c: (scores[c].benchmark_score, c), default=None)
-
-
-def _meta(e: Entry, generation: int) -> VariantMeta:
-    return VariantMeta(
-        candidate_id=e.candidate_id,
-        strategy=e.strategy,
-        family=e.family,
-        niche=e.niche,
-        commit=e.commit or "",
-        parents=tuple(e.parents),
-        generation=generation,
-        operator=e.operator,
-        content=e.content,
-        novelty=e.novelty,
-        summary=e.summary,
-        status="elite" if e.baseline else "active",
-        hidden_dim=e.hidden_dim,
-    )
-
-
-def episodes_spent(spent: Sequence[Spent]) -> list[int]:
-    total, out = 0, []
-    for s in spent:
-        total += s.episodes
-        out.append(total)
-    return out

@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fastpack import Packer, load_policy, spec_of  # noqa: E402
+from fastpack import Packer, load_policy  # noqa: E402
 
 from bot.config import load_config  # noqa: E402
-from bot.evaluator import EnvPool, Session  # noqa: E402
+from bot.evaluator import EnvPool, Session, packing_spec  # noqa: E402
 from bot.goals import load_suite  # noqa: E402
 from bot.sandbox import open_sandbox  # noqa: E402
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     s.run([(goal, seeds, 0)])
                 sandboxed.append(time.perf_counter() - started)
                 started = time.perf_counter()
-                packer._pack_in_lockstep(make(params, spec_of(goal)))
+                packer._pack_in_lockstep(make(params, packing_spec(goal)))
                 numpy_here.append(time.perf_counter() - started)
                 started = time.perf_counter()
                 packer.episodes(make, params)

@@ -95,16 +95,23 @@ QUICK = {
 
 
 def run(script: str, args: list[str], out: Path) -> None:
+    """One benchmark script; its wall time goes to timings.json beside its output."""
     started = time.perf_counter()
     print(f"== {script} {' '.join(args)}", file=sys.stderr, flush=True)
     subprocess.run([sys.executable, str(HERE / script), *args, "--out", str(out)], check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
-    print(f"== {script}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    seconds = time.perf_counter() - started
+    print(f"== {script}: {seconds:.0f} s", file=sys.stderr, flush=True)
+    path = out.parent / "timings.json"
+    timings = json.loads(path.read_text()) if path.is_file() else {}
+    timings[out.stem] = round(seconds, 1)
+    path.write_text(json.dumps(timings, indent=2, sort_keys=True) + "\n")
 
 
 def measure(data: Path, sections: list[str], quick: bool) -> None:
     params = QUICK if quick else FULL
     data.mkdir(parents=True, exist_ok=True)
+    (data / "timings.json").unlink(missing_ok=True)  # this run's parts only
     if "efficacy" in sections:
         for suite, args, kind in EFFICACY_QUICK if quick else EFFICACY_FULL:
             run("efficacy.py", ["--suite", suite, *args], data / f"{kind}_{suite}.json")
@@ -411,36 +418,59 @@ def _ratio_range(result: dict[str, Any]) -> str:
     return f"{min(ratios):.2f}–{max(ratios):.2f}×" if ratios else "–"
 
 
-CHANGES = """## 5. What changed in the code because of these numbers
+CHANGES = """## 6. What changed in the code because of these numbers
 
-- **Operator `resample`** (`bot/operators/resample.py`, a default operator). On bin packing,
-  random search over the declared ranges found priorities far better than anything the
-  loop reached: Gaussian perturbation only steps near its parent. Resampling a few
-  parameters uniformly gives the loop long jumps; the bandit keeps giving it children only
-  while they improve. Before it, the loop's best bin-packing gain in a first run was
-  0.2 pp; with it, several pp to over 10 pp (table above).
-- **Half the children from the best elite** (`parents.elite_share = 0.5`). Drawing every
-  parent by DGM weights spent about 40 % of the control budget on weak families and closed
-  stepping stones and ended well below the v0.6 loop; the ablation row (a′) shows it. Half
-  the children now come from the best elite, the rest explore the archive as before.
-- **Evaluation in worker processes** (`evaluation.workers`, `augnes run --workers N`,
-  `bot/parallel.py`). The trusted side of an evaluation is Python, so threads would share
-  one interpreter lock; each worker process has its own sandbox and environments, results
-  are recorded in plan order (two workers write the same judgments as one, tested), and a
-  finished candidate waiting for its turn to be recorded frees its worker at once.
-- **Streaming stats** (`bot/aggregate.py`, `augnes stats --recompute`). Held in memory the
-  way the loop holds its archive, 300k judgments took 1.3 GB and memory grew linearly. The
-  streaming pass reads one line at a time and checks the committed strategy_stats.json and
-  regret.json against the raw judgments. Its first version validated each field through a
-  general helper and was too slow for 1M lines in 10 s; it now does one combined check on
-  the common path and the precise complaint only for a bad line.
-- **Scoring the archive** computed every variant's full score twice (once only for its
-  benchmark_score, the reference for its children's delta); the reference now comes
-  straight from the tallies, halving a cost that is linear in the archive and paid several
-  times per generation.
-- **The v0.6 loop as a setting** (`parents.policy = "best"`), so the comparison runs the
-  real loop rather than a re-implementation.
+- **Operators that cross plateaus and adapt.** On bin packing the loop stalled on best fit's
+  plateau: a third of the priority family's space scores exactly like best fit, and
+  Gaussian steps that move two of nine parameters by 5 % of their range rarely leave it. A
+  family's first children now come from a scrambled Sobol design (`design`), `global` draws
+  every parameter afresh, `cma` samples the niche's CMA-ES run (its state replayed from what
+  it was told, so a killed run resumes exactly), the perturbation's step follows the 1/5
+  success rule per niche and widens on plateaus, and a niche without a merge for
+  `restart_after` generations explores again.
+- **Clones stop early and are no parents.** A child whose first-stage episodes equal its
+  parent's, reward for reward, is stopped as a clone; neither clones nor early-stopped
+  children are parents any more (their early stop had only been recorded for reruns).
+- **Scale-free parent weights, a pool, cells and islands.** `sigmoid(10·(S − median))` on raw
+  S, whose spread is a few hundredths, weighed everyone about alike; S is now measured in
+  median absolute deviations. Parents come from the best `pool_size`, every elite and the
+  best of every behaviour cell (bin packing: exact fits and fill; control: the per-goal
+  profile); FunSearch's islands are a setting.
+- **Held-out seeds.** The old efficacy figure was the in-sample best on the very episodes it
+  was selected on. Every suite has held-out seeds now; each new elite is scored there, shown
+  beside its in-sample score, and the efficacy protocol reads only held-out scores.
+- **20 bin-packing instances, packed in two lanes.** Five instances over-fit; twenty cost,
+  sandboxed, about what the same packing costs in one process with numpy, because the bot
+  places one lane's items while the worker scores the other's.
+- **A founder may not trail its origin.** Design points put children in empty niches, which
+  merged as new strategy folders whatever they scored; a founder must now come within
+  `found_margin` of the elite it came from.
+- **An exact fast path for the benchmark.** The protocol's 150,000 evaluations run the
+  bot's own planner, operators, archive and selection in memory (`memory_loop.py`) on
+  evaluators that give the sandboxed episodes to the last digit (`fastpack.py`,
+  `fastcontrol.py`), both proved by tests against the sandboxed path and against `augnes
+  run` itself.
 """
+
+
+def timings(data: Path) -> str:
+    """How long each part of the report took, and in all (two cores)."""
+    parts = load(data, "timings.json")
+    if not parts:
+        return ""
+    rows = [[name, f"{seconds / 60:.1f}"] for name, seconds in parts.items()]
+    total = sum(parts.values())
+    return "\n".join(
+        [
+            "## 5. Wall time of each part",
+            "",
+            "`python benchmarks/perf/report.py` on this machine, each script in turn (an "
+            "efficacy script runs two runs at once):",
+            "",
+            table(["part (its JSON)", "minutes"], [*rows, ["**all**", f"**{total / 60:.1f}**"]]),
+            "",
+        ]
+    )
 
 
 def render(data: Path, report: Path, quick: bool) -> None:
@@ -461,7 +491,7 @@ def render(data: Path, report: Path, quick: bool) -> None:
         "timing.",
         "",
     ]
-    body = [eff, overhead(data), scale(data), sandbox(data), CHANGES]
+    body = [eff, overhead(data), scale(data), sandbox(data), timings(data), CHANGES]
     report.write_text("\n".join(head + [b for b in body if b]).rstrip() + "\n")
     (data / "verdicts.json").write_text(json.dumps(verdicts, indent=2) + "\n")
     print(f"written: {report}", file=sys.stderr)
