@@ -7,11 +7,16 @@ with a size limit, parsed into a strict model (known keys only, finite numbers, 
 lists), and checked against what the trusted side already knows: the candidate and commit it
 dispatched, the suite's goals, each goal's fixed seeds in order, its step limit and its
 reward range. Rewards are then normalised, and regret computed, by the trusted side alone.
+
+An artifact also carries the candidate's episodes on the suite's held-out seeds, apart:
+the select job reads them only for the variants that become elites, after the decision, to
+show what they score on episodes no selection reads (the job itself runs no strategy code).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -19,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.errors import AugnesError
 from bot.evaluator import MEASURES, Episode
-from bot.goals import Suite
+from bot.goals import Goal, Suite
 from bot.sandbox import FAILURE_KINDS
 
 FORMAT: Literal["augnes-evaluation/1"] = "augnes-evaluation/1"
@@ -56,6 +61,7 @@ class EvaluationArtifact(_Strict):
     early_stopped: bool
     seconds: float = Field(ge=0, le=86_400)
     episodes: list[ArtifactEpisode] = Field(max_length=100_000)
+    heldout: list[ArtifactEpisode] = Field(default=[], max_length=100_000)
 
 
 def write_artifact(
@@ -65,9 +71,10 @@ def write_artifact(
     commit: str,
     harness: str,
     suite: str,
-    episodes: list[Episode],
+    episodes: Sequence[Episode],
     early_stopped: bool,
     seconds: float,
+    heldout: Sequence[Episode] = (),
 ) -> None:
     artifact = EvaluationArtifact(
         format=FORMAT,
@@ -77,27 +84,45 @@ def write_artifact(
         suite=suite,
         early_stopped=early_stopped,
         seconds=round(seconds, 3),
-        episodes=[
-            ArtifactEpisode(
-                goal=e.goal_id,
-                episode=e.episode,
-                seed=e.seed,
-                reward=float(e.reward),
-                steps=e.steps,
-                failure=e.failure,
-                duration_s=round(e.duration_s, 6),
-                measures=dict(e.measures),
-            )
-            for e in episodes
-        ],
+        episodes=[_artifact_episode(e) for e in episodes],
+        heldout=[_artifact_episode(e) for e in heldout],
     )
     path.write_text(artifact.model_dump_json(), encoding="utf-8")
+
+
+def _artifact_episode(e: Episode) -> ArtifactEpisode:
+    return ArtifactEpisode(
+        goal=e.goal_id,
+        episode=e.episode,
+        seed=e.seed,
+        reward=float(e.reward),
+        steps=e.steps,
+        failure=e.failure,
+        duration_s=round(e.duration_s, 6),
+        measures=dict(e.measures),
+    )
 
 
 def read_artifact(
     path: Path, *, suite: Suite, candidate: str, commit: str, harness: str
 ) -> list[Episode]:
     """The episodes in an untrusted artifact, or ArtifactError saying exactly what is wrong."""
+    artifact = _load(path, suite=suite, candidate=candidate, commit=commit, harness=harness)
+    return _checked(artifact.episodes, suite, suite.seeds, f"{path.name}: episodes")
+
+
+def read_heldout(
+    path: Path, *, suite: Suite, candidate: str, commit: str, harness: str
+) -> list[Episode]:
+    """The held-out episodes in an untrusted artifact (none when its job ran without
+    them), checked as strictly as the others, against the held-out seeds."""
+    artifact = _load(path, suite=suite, candidate=candidate, commit=commit, harness=harness)
+    return _checked(artifact.heldout, suite, suite.heldout_seeds, f"{path.name}: heldout")
+
+
+def _load(
+    path: Path, *, suite: Suite, candidate: str, commit: str, harness: str
+) -> EvaluationArtifact:
     where = f"{path.name}"
     size = path.stat().st_size
     if size > MAX_BYTES:
@@ -118,15 +143,24 @@ def read_artifact(
             raise ArtifactError(
                 f"{where}: {key} is {getattr(artifact, key)!r}, but {value!r} was dispatched"
             )
+    return artifact
+
+
+def _checked(
+    items: list[ArtifactEpisode],
+    suite: Suite,
+    seeds_of: Callable[[Goal], tuple[int, ...]],
+    where: str,
+) -> list[Episode]:
     goals = {g.goal_id: g for g in suite.goals}
     seen: set[tuple[str, int]] = set()
     episodes = []
-    for n, e in enumerate(artifact.episodes):
-        at = f"{where}: episodes[{n}]"
+    for n, e in enumerate(items):
+        at = f"{where}[{n}]"
         goal = goals.get(e.goal)
         if goal is None:
             raise ArtifactError(f"{at}: goal {e.goal!r} is not in the suite {suite.name}")
-        seeds = suite.seeds(goal)
+        seeds = seeds_of(goal)
         if e.episode >= len(seeds) or seeds[e.episode] != e.seed:
             raise ArtifactError(f"{at}: seed {e.seed} is not {goal.goal_id}'s episode {e.episode}")
         if (e.goal, e.episode) in seen:

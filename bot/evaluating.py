@@ -25,7 +25,7 @@ from bot.lineage_files import append_jsonl
 from bot.loop_state import Event, _now
 from bot.parallel import Job, Outcome, Workers, merge_transitions, run_job
 from bot.records import Judgment
-from bot.sandbox import Worker, WorkerFailure
+from bot.sandbox import NoSandbox, Worker, WorkerFailure
 from bot.scoring import SUCCESS_NORM, benchmark_score, regret, reward_norm
 
 if TYPE_CHECKING:
@@ -153,16 +153,20 @@ class Evaluating(Learning):
             if e.candidate_id in known:
                 e.heldout = known[e.candidate_id].benchmark_score
                 continue
-            goals = self._goals(e)
-            with strategy_session(
-                self.ws,
-                self.sandbox,
-                e.commit or "",
-                e.strategy,
-                pool=self.pool,
-                models=self._feed(e),
-            ) as session:
-                episodes = session.run(heldout_plan(self.ws.suite, goals))
+            episodes = self._heldout_episodes(e)
+            if not episodes:
+                self.emit(
+                    Event(
+                        "problem",
+                        journal.generation,
+                        e.candidate_id,
+                        "no held-out score: its evaluation artifact carries no held-out "
+                        "episodes (the evaluation job writes them while evaluation.heldout "
+                        "is on)",
+                        operator=e.operator,
+                    )
+                )
+                continue
             judgments = self._judgments(e, episodes, archive, journal.generation)
             append_jsonl(self.ws.pending_heldout_path, judgments)
             e.heldout = judgments[0].benchmark_score if judgments else 0.0
@@ -181,6 +185,17 @@ class Evaluating(Learning):
                 )
             )
         self._save(journal)
+
+    def _heldout_episodes(self, e: Entry) -> list[Episode]:
+        """The held-out episodes an evaluation job brought for `e`, else run here now."""
+        if e.candidate_id in self.heldout_given:
+            return self.heldout_given[e.candidate_id]
+        if isinstance(self.sandbox, NoSandbox):  # a job that runs no strategy code
+            return []
+        with strategy_session(
+            self.ws, self.sandbox, e.commit or "", e.strategy, pool=self.pool, models=self._feed(e)
+        ) as session:
+            return session.run(heldout_plan(self.ws.suite, self._goals(e)))
 
     def _export(self, e: Entry, stack: ExitStack) -> Path:
         """The candidate's strategy folder, exported to a temporary folder of the stack's."""

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from bot import journal as journals
 from bot.archive import Archive, VariantMeta
-from bot.evaluator import EnvPool
+from bot.evaluator import EnvPool, Episode
 from bot.journal import Entry, Journal
 from bot.sandbox import Sandbox, open_sandbox
 from bot.scoring import VariantScore, Weights
@@ -68,6 +68,8 @@ class LoopState:
         self.pool = EnvPool()
         self._live: tuple[Journal, Archive] | None = None
         self.models: ModelStore | None = None  # this generation's world models
+        # held-out episodes an evaluation job brought (select job): used instead of running
+        self.heldout_given: dict[str, list[Episode]] = {}
         self._clock = time.perf_counter()
 
     def _save(self, journal: Journal) -> None:

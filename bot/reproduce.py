@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.candidates import archive_ref
 from bot.errors import RepoError
 from bot.evaluator import Episode, strategy_session
+from bot.heldout import heldout_plan
 from bot.sandbox import open_sandbox
 from bot.scoring import benchmark_score, reward_norm
 from bot.workspace import Workspace
@@ -30,14 +31,24 @@ def run_suite(
     """Every goal's episodes, on its fixed seeds, for `strategy` as it is at `commit`, in
     the configured sandbox; a model-based strategy gets the world models recorded at
     `harness` (default: the base branch)."""
+    return run_suite_and_heldout(ws, commit, strategy, harness=harness, heldout=False)[0]
+
+
+def run_suite_and_heldout(
+    ws: Workspace, commit: str, strategy: str, *, harness: str | None = None, heldout: bool
+) -> tuple[list[Episode], list[Episode]]:
+    """As run_suite, and then (with `heldout`) every episode on the held-out seeds, from
+    the same worker: the selection episodes first, the held-out ones apart."""
     src = ws.read_strategy(commit, strategy)
+    goals = ws.goals_for(src.manifest)
     store = ModelStore(ws, harness or ws.main_sha(), train_missing=False, generation=-1)
     sandbox = open_sandbox(ws.config.evaluation)
     try:
         with strategy_session(
             ws, sandbox, commit, strategy, models=store.feed(src.manifest.capacity(src.params))
         ) as session:
-            return session.run([(g, ws.suite.seeds(g), 0) for g in ws.goals_for(src.manifest)])
+            episodes = session.run([(g, ws.suite.seeds(g), 0) for g in goals])
+            return episodes, session.run(heldout_plan(ws.suite, goals)) if heldout else []
     finally:
         sandbox.close()
 

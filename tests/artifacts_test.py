@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.artifacts import ArtifactError, read_artifact, write_artifact
+from bot.artifacts import ArtifactError, read_artifact, read_heldout, write_artifact
 from bot.evaluator import EnvPool, Session
 from bot.goals import load_suite
 from bot.sandbox.subprocess_backend import SubprocessSandbox
@@ -33,6 +33,7 @@ def written(suite, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: i
             box, ROOT / "strategies" / "heuristic", pool, reply_timeout=30, start_timeout=60
         ) as s:
             episodes = s.run([(g, suite.seeds(g)[:2], 0) for g in suite.goals])
+            heldout = s.run([(g, suite.heldout_seeds(g)[:2], 0) for g in suite.goals])
     finally:
         box.close()
         pool.close()
@@ -46,6 +47,7 @@ def written(suite, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: i
         episodes=episodes,
         early_stopped=False,
         seconds=1.5,
+        heldout=heldout,
     )
     return path
 
@@ -128,3 +130,26 @@ def test_an_oversized_artifact_is_refused_unread(suite, tmp_path: Path) -> None:
     path.write_bytes(b" " * (5 << 20))
     with pytest.raises(ArtifactError, match="more than the"):
         read(path, suite)
+
+
+def test_held_out_episodes_travel_apart_and_are_checked_against_the_held_out_seeds(
+    written: Path,
+    suite,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    claim = {"candidate": "c-1234567", "commit": SHA, "harness": HARNESS}
+    heldout = read_heldout(written, suite=suite, **claim)
+    assert [(e.goal_id, e.seed) for e in heldout] == [
+        (g.goal_id, s) for g in suite.goals for s in suite.heldout_seeds(g)[:2]
+    ]
+    assert {e.seed for e in heldout}.isdisjoint({e.seed for e in read(written, suite)})
+
+    def swapped(d: dict[str, Any]) -> None:  # selection episodes passed off as held-out ones
+        d["heldout"] = d["episodes"]
+
+    with pytest.raises(ArtifactError, match=r"heldout\[0\]: seed .* is not"):
+        read_heldout(tampered(written, tmp_path, swapped), suite=suite, **claim)
+    # an artifact from a job that ran without them: no held-out episodes, and no error
+    older = tampered(written, tmp_path, lambda d: d.pop("heldout"))
+    assert read_heldout(older, suite=suite, **claim) == []
+    assert read(older, suite) == read(written, suite)

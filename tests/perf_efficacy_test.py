@@ -64,3 +64,14 @@ def test_the_loop_spends_less_per_child_with_early_stop() -> None:
     full = efficacy.run_one("augnes-no-early-stop", "binpacking", 2, budget=15, checkpoints=(15,))
     assert early["early_stopped"] > 0 and full["early_stopped"] == 0
     assert early["variants"] > full["variants"]
+
+
+def test_the_longest_stall_is_the_longest_run_of_generations_without_a_merge() -> None:
+    stalls = load_benchmark("stalls")
+    assert stalls.longest_stall([1, 2, 5, 9], 10) == (3, 6)
+    assert stalls.longest_stall([], 4) == (4, 1)
+    assert stalls.longest_stall([1, 2, 3], 3) == (0, 1)
+    assert stalls.longest_stall([3], 5) == (2, 1)  # a tie: the first run
+    run = stalls.one(1, 2)
+    assert len(run["excess"]) == 3 and run["evaluations"] > 0
+    assert run["longest_stall"] == stalls.longest_stall(run["merged_at"], 2)[0]

@@ -1,9 +1,9 @@
 """`augnes evaluate-candidate`: the untrusted evaluation job's one step.
 
 Run from a checkout of the base branch (the harness), it evaluates one candidate commit in
-the sandbox and writes the evaluation artifact — the only thing that leaves the job. A
-candidate whose changes reach outside one strategy's folder is refused before any of its
-code runs.
+the sandbox — its selection episodes, then its held-out ones — and writes the evaluation
+artifact, the only thing that leaves the job. A candidate whose changes reach outside one
+strategy's folder is refused before any of its code runs.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from bot.artifacts import write_artifact
 from bot.candidates import candidate_strategy
 from bot.cli import AppContext
 from bot.errors import CandidateRefused
-from bot.reproduce import run_suite
+from bot.reproduce import run_suite_and_heldout
 from bot.workspace import Workspace
 
 
@@ -37,7 +37,10 @@ def evaluate_candidate_command(
             ws.repo, base=harness, commit=sha, strategies_dir=ws.config.strategies_dir
         )
     started = time.perf_counter()
-    episodes = run_suite(ws, sha, strategy, harness=harness)
+    # the held-out episodes travel apart; the select job reads them only for new elites
+    episodes, heldout = run_suite_and_heldout(
+        ws, sha, strategy, harness=harness, heldout=ws.config.evaluation.heldout
+    )
     write_artifact(
         out,
         candidate=candidate,
@@ -47,9 +50,10 @@ def evaluate_candidate_command(
         episodes=episodes,
         early_stopped=False,
         seconds=time.perf_counter() - started,
+        heldout=heldout,
     )
     failed = sum(1 for e in episodes if e.failure)
     click.echo(
-        f"{candidate} ({strategy}, {sha[:10]}): {len(episodes)} episodes, {failed} failed; "
-        f"artifact written to {out}"
+        f"{candidate} ({strategy}, {sha[:10]}): {len(episodes)} episodes, {failed} failed, "
+        f"{len(heldout)} held-out; artifact written to {out}"
     )

@@ -5,6 +5,7 @@ checkout that has only what the forge holds — the journal travels on refs/augn
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,29 @@ def test_propose_with_chosen_operators(seeded_repo: Path) -> None:
     planned = journals.load(seeded_repo / ".git" / "augnes" / "journal.json")
     assert planned is not None and planned.entries
     assert {e.operator for e in planned.entries} == {"perturb"}
+
+
+def _heldout_rows(repo: Path) -> list[tuple[str, str, int, float, str | None]]:
+    text = git(repo, "show", "main:lineage/heldout.jsonl")
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return sorted((r["strategy"], r["goal_id"], r["seed"], r["reward"], r["failure"]) for r in rows)
+
+
+def test_held_out_scores_come_from_the_evaluation_job_as_a_local_run_finds_them(
+    on_github: tuple[Emulator, Path], _seeded_template: Path, tmp_path: Path
+) -> None:
+    """The select job runs no strategy code: each new elite's held-out episodes come in its
+    evaluation artifact, and are the very episodes `augnes run` scores it on locally."""
+    _, repo = on_github
+    g0 = half_generation(repo, tmp_path)["summary"]
+    local = tmp_path / "local"
+    shutil.copytree(_seeded_template, local, symlinks=True)
+    augnes(local, "run", "--until-generation", "0")
+    on_github_rows, local_rows = _heldout_rows(repo), _heldout_rows(local)
+    assert {r[0] for r in on_github_rows} == set(SEED_STRATEGIES)
+    assert not [r for r in on_github_rows if r[4] is not None]  # no failure: really run
+    # a model-based strategy plans with the world models of its moment: locally those
+    # trained on the generation's own transitions, on GitHub those recorded at the harness
+    assert [r for r in on_github_rows if r[0] != "mpc"] == [r for r in local_rows if r[0] != "mpc"]
+    assert g0["best_heldout_score"] is not None and g0["best_heldout_score"] > 0
+    assert f"(held-out {g0['best_heldout_score']:.4f})" in augnes(repo, "status")
