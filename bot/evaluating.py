@@ -153,7 +153,8 @@ class Evaluating(Learning):
             if e.candidate_id in known:
                 e.heldout = known[e.candidate_id].benchmark_score
                 continue
-            episodes = self._heldout_episodes(e)
+            episodes, seconds = self._heldout_episodes(e)
+            journal.heldout_s += seconds
             if not episodes:
                 self.emit(
                     Event(
@@ -186,16 +187,19 @@ class Evaluating(Learning):
             )
         self._save(journal)
 
-    def _heldout_episodes(self, e: Entry) -> list[Episode]:
-        """The held-out episodes an evaluation job brought for `e`, else run here now."""
+    def _heldout_episodes(self, e: Entry) -> tuple[list[Episode], float]:
+        """The held-out episodes an evaluation job brought for `e`, else run here now, and
+        the seconds spent inside them."""
         if e.candidate_id in self.heldout_given:
-            return self.heldout_given[e.candidate_id]
+            episodes = self.heldout_given[e.candidate_id]
+            return episodes, sum(ep.duration_s for ep in episodes)
         if isinstance(self.sandbox, NoSandbox):  # a job that runs no strategy code
-            return []
+            return [], 0.0
         with strategy_session(
             self.ws, self.sandbox, e.commit or "", e.strategy, pool=self.pool, models=self._feed(e)
         ) as session:
-            return session.run(heldout_plan(self.ws.suite, self._goals(e)))
+            episodes = session.run(heldout_plan(self.ws.suite, self._goals(e)))
+            return episodes, session.episode_seconds
 
     def _export(self, e: Entry, stack: ExitStack) -> Path:
         """The candidate's strategy folder, exported to a temporary folder of the stack's."""

@@ -57,6 +57,7 @@ class Journal(BaseModel):
     base: str  # the base branch's commit when the generation started
     started: str
     wall_s: float = 0.0
+    heldout_s: float = 0.0  # seconds inside held-out episodes (they are episodes too)
     entries: list[Entry]
     deferrals: list[str] = []
     # per operator: attempts, made, invalid, duplicate, cached, planned (this generation)

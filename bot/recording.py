@@ -245,7 +245,7 @@ class Recording(Learning):
             else None,
             avg_regret={k: round(v, 4) for k, v in sorted(regrets.items())},
             wall_s=round(journal.wall_s, 3),
-            episode_s=round(sum(e.episode_s for e in journal.entries), 3),
+            episode_s=round(sum(e.episode_s for e in journal.entries) + journal.heldout_s, 3),
         )
 
 
