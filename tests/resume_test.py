@@ -28,7 +28,14 @@ def augnes(repo: Path, *args: str) -> subprocess.Popen[bytes]:
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        # as from a terminal: a shell that starts the suite in the background (no job
+        # control) hands on SIGINT ignored, and the Ctrl-C test would send it in vain
+        preexec_fn=_interruptible,
     )
+
+
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def finish(repo: Path) -> None:
