@@ -107,17 +107,21 @@ def read_artifact(
     path: Path, *, suite: Suite, candidate: str, commit: str, harness: str
 ) -> list[Episode]:
     """The episodes in an untrusted artifact, or ArtifactError saying exactly what is wrong."""
-    artifact = _load(path, suite=suite, candidate=candidate, commit=commit, harness=harness)
-    return _checked(artifact.episodes, suite, suite.seeds, f"{path.name}: episodes")
+    return read_evaluation(path, suite=suite, candidate=candidate, commit=commit, harness=harness)[
+        0
+    ]
 
 
-def read_heldout(
+def read_evaluation(
     path: Path, *, suite: Suite, candidate: str, commit: str, harness: str
-) -> list[Episode]:
-    """The held-out episodes in an untrusted artifact (none when its job ran without
-    them), checked as strictly as the others, against the held-out seeds."""
+) -> tuple[list[Episode], list[Episode]]:
+    """The episodes in an untrusted artifact and, apart, its held-out ones (none when its
+    job ran without them), each checked against its own seeds; ArtifactError otherwise."""
     artifact = _load(path, suite=suite, candidate=candidate, commit=commit, harness=harness)
-    return _checked(artifact.heldout, suite, suite.heldout_seeds, f"{path.name}: heldout")
+    return (
+        _checked(artifact.episodes, suite, suite.seeds, f"{path.name}: episodes"),
+        _checked(artifact.heldout, suite, suite.heldout_seeds, f"{path.name}: heldout"),
+    )
 
 
 def _load(

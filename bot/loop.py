@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bot import journal as journals
-from bot.artifacts import ArtifactError, read_artifact, read_heldout
+from bot.artifacts import ArtifactError, read_evaluation
 from bot.deciding import Deciding
 from bot.errors import RepoError
 from bot.evaluating import Evaluating
@@ -105,18 +105,17 @@ class Loop(Planning, Proposing, Evaluating, Deciding, Recording):
                         f"no evaluation artifact for {e.candidate_id} (generation "
                         f"{journal.generation}); evaluate it, or rerun the evaluation job"
                     )
-                claim = {
-                    "candidate": e.candidate_id,
-                    "commit": e.commit or journal.base,
-                    "harness": journal.base,
-                }
-                # kept apart: read only for the new elites, after the decision
-                self.heldout_given[e.candidate_id] = read_heldout(
-                    path, suite=self.ws.suite, **claim
+                episodes, heldout = read_evaluation(
+                    path,
+                    suite=self.ws.suite,
+                    candidate=e.candidate_id,
+                    commit=e.commit or journal.base,
+                    harness=journal.base,
                 )
+                # kept apart: read only for the new elites, after the decision
+                self.heldout_given[e.candidate_id] = heldout
                 if e.evaluated:  # a select job run again: recorded the first time
                     continue
-                episodes = read_artifact(path, suite=self.ws.suite, **claim)
                 seconds = sum(ep.duration_s for ep in episodes)
                 self._record(journal, e, episodes, False, seconds, archive)
             self._heldout(journal, [e for e in journal.entries if e.baseline and e.evaluated])

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.artifacts import ArtifactError, read_artifact, read_heldout, write_artifact
+from bot.artifacts import ArtifactError, read_artifact, read_evaluation, write_artifact
 from bot.evaluator import EnvPool, Session
 from bot.goals import load_suite
 from bot.sandbox.subprocess_backend import SubprocessSandbox
@@ -138,7 +138,7 @@ def test_held_out_episodes_travel_apart_and_are_checked_against_the_held_out_see
     tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     claim = {"candidate": "c-1234567", "commit": SHA, "harness": HARNESS}
-    heldout = read_heldout(written, suite=suite, **claim)
+    _, heldout = read_evaluation(written, suite=suite, **claim)
     assert [(e.goal_id, e.seed) for e in heldout] == [
         (g.goal_id, s) for g in suite.goals for s in suite.heldout_seeds(g)[:2]
     ]
@@ -148,8 +148,8 @@ def test_held_out_episodes_travel_apart_and_are_checked_against_the_held_out_see
         d["heldout"] = d["episodes"]
 
     with pytest.raises(ArtifactError, match=r"heldout\[0\]: seed .* is not"):
-        read_heldout(tampered(written, tmp_path, swapped), suite=suite, **claim)
+        read_evaluation(tampered(written, tmp_path, swapped), suite=suite, **claim)
     # an artifact from a job that ran without them: no held-out episodes, and no error
     older = tampered(written, tmp_path, lambda d: d.pop("heldout"))
-    assert read_heldout(older, suite=suite, **claim) == []
+    assert read_evaluation(older, suite=suite, **claim)[1] == []
     assert read(older, suite) == read(written, suite)
