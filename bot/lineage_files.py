@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -99,8 +99,36 @@ def append_jsonl(path: Path, records: Sequence[BaseModel]) -> None:
             os.close(fd)
 
 
+class Extended(NamedTuple):
+    text: str  # the file with the records appended
+    torn: str  # a torn last line taken out of it ("" when there was none)
+    warning: str | None  # what was done about it, naming the file and line
+
+
+def extend_jsonl(text: str, records: Sequence[BaseModel], *, source: str) -> Extended:
+    """A JSONL file's `text` with `records` appended, each on a line of its own. A last line
+    without its newline is kept when it is a whole JSON object (only the newline was lost),
+    else it is taken out, for the caller to set aside, and the warning says where it was."""
+    torn, warning = "", None
+    if text and not text.endswith("\n"):
+        cut = text.rfind("\n") + 1
+        line = text.count("\n") + 1
+        try:
+            whole = isinstance(json.loads(text[cut:]), dict)
+        except ValueError:
+            whole = False
+        if whole:
+            text += "\n"
+            warning = f"{source}:{line}: the last line had lost its newline; it was kept"
+        else:
+            text, torn = text[:cut], text[cut:]
+            warning = f"{source}:{line}: a torn last line ({len(torn)} characters) was set aside"
+    return Extended(text + "".join(map(jsonl_line, records)), torn, warning)
+
+
 def recover_torn_tail(path: Path) -> str | None:
-    """If the file ends without a newline, move that partial line aside. Returns where."""
+    """If the file ends without a newline, give a whole last record its newline back, or
+    move a partial one aside. Returns where it was moved."""
     if not path.exists() or path.stat().st_size == 0:
         return None
     with path.open("rb+") as handle:
@@ -109,6 +137,17 @@ def recover_torn_tail(path: Path) -> str | None:
             return None
         data = path.read_bytes()
         cut = data.rfind(b"\n") + 1
+        try:
+            whole = isinstance(json.loads(data[cut:]), dict)
+        except ValueError:
+            whole = False
+        if whole:  # only the newline was lost
+            handle.seek(0, os.SEEK_END)
+            handle.write(b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+            log.warning("%s: the last line had lost its newline; it was kept", path)
+            return None
         aside = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
         aside.write_bytes(data[cut:])
         handle.truncate(cut)

@@ -12,7 +12,7 @@ from bot.config import ReflectionConfig
 from bot.heldout import HeldOut, heldout_scores
 from bot.journal import Entry, Journal
 from bot.learning import Learning
-from bot.lineage_files import atomic_write, dump_json, jsonl_line
+from bot.lineage_files import atomic_write, dump_json, extend_jsonl
 from bot.loop_state import Event, _now
 from bot.operators.bandit import shares
 from bot.planner import operator_records
@@ -115,19 +115,30 @@ class Recording(Learning):
             models = lineage_files(
                 self.ws, committed_world_models(self.ws, main), trained, generation=g
             )
+        appended = {
+            lineage(name): (committed_text, records)
+            for name, committed_text, records in (
+                ("judgments.jsonl", text, new),
+                ("deferred_strategies.jsonl", deferral_text, outcome.deferrals),
+                ("heldout.jsonl", heldout_text, heldout_new),
+            )
+        }
+        files: dict[str, bytes] = {}
+        for path, (committed_text, records) in appended.items():
+            ext = extend_jsonl(committed_text, records, source=path)
+            files[path] = ext.text.encode()
+            if ext.torn:  # kept beside the file, never dropped
+                files[f"{path}.torn-g{g:03d}"] = ext.torn.encode()
+            if ext.warning:
+                aside = f"; it is kept in {path}.torn-g{g:03d}" if ext.torn else ""
+                self.emit(Event("problem", g, detail=ext.warning + aside))
         tree = self.repo.write_files(
             main,
             {
-                lineage("judgments.jsonl"): (text + "".join(map(jsonl_line, new))).encode(),
-                lineage("deferred_strategies.jsonl"): (
-                    deferral_text + "".join(map(jsonl_line, outcome.deferrals))
-                ).encode(),
+                **files,
                 lineage("strategy_stats.json"): dump_json(stats),
                 lineage("regret.json"): dump_json(regret),
                 lineage("search_state.json"): dump_json(search),
-                lineage("heldout.jsonl"): (
-                    heldout_text + "".join(map(jsonl_line, heldout_new))
-                ).encode(),
                 lineage("plots/regret.svg"): regret_figure(regret).encode(),
                 **models,
             },

@@ -6,7 +6,16 @@ from pathlib import Path
 import pytest
 
 from bot.errors import LineageFileError
-from bot.lineage_files import append_jsonl, atomic_write, load_json, locked, parse_jsonl, read_jsonl
+from bot.lineage_files import (
+    append_jsonl,
+    atomic_write,
+    extend_jsonl,
+    jsonl_line,
+    load_json,
+    locked,
+    parse_jsonl,
+    read_jsonl,
+)
 from bot.records import Deferral, StrategyStatsFile
 
 
@@ -80,3 +89,27 @@ def test_reading_on_from_an_offset_parses_only_the_new_lines(tmp_path: Path) -> 
     append_jsonl(path, [deferral(3)])
     records, problems = read_jsonl(path, Deferral, start=offset, known=first)
     assert [r.variant for r in records] == ["c-1", "c-2", "c-3"] and problems == []
+
+
+def test_extending_a_committed_file_starts_every_record_on_a_line_of_its_own() -> None:
+    whole = jsonl_line(deferral(1))
+    # only the newline was lost: the record stays, the next one starts on a new line
+    ext = extend_jsonl(whole.rstrip("\n"), [deferral(2)], source="lineage/d.jsonl")
+    assert ext.text == whole + jsonl_line(deferral(2)) and ext.torn == ""
+    assert ext.warning == "lineage/d.jsonl:1: the last line had lost its newline; it was kept"
+    # a partial record is taken out whole, for the caller to keep beside the file
+    ext = extend_jsonl(whole + '{"ts": "t", "vari', [deferral(2)], source="lineage/d.jsonl")
+    assert ext.text == whole + jsonl_line(deferral(2)) and ext.torn == '{"ts": "t", "vari'
+    assert ext.warning is not None and ext.warning.startswith("lineage/d.jsonl:2: a torn")
+    assert parse_jsonl(ext.text, Deferral, source="x")[1] == []
+    clean = extend_jsonl(whole, [deferral(2)], source="lineage/d.jsonl")
+    assert clean == (whole + jsonl_line(deferral(2)), "", None)
+
+
+def test_a_pending_file_whose_last_record_lost_only_its_newline_keeps_it(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text(jsonl_line(deferral(1)) + jsonl_line(deferral(2)).rstrip("\n"))
+    append_jsonl(path, [deferral(3)])
+    records, problems = read_jsonl(path, Deferral)
+    assert [r.variant for r in records] == ["c-1", "c-2", "c-3"] and problems == []
+    assert not [p for p in tmp_path.iterdir() if ".torn-" in p.name]
