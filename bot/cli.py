@@ -6,6 +6,7 @@ Heavy libraries (torch, gymnasium, GitPython) are imported by the commands, neve
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -39,12 +40,49 @@ def _error_log() -> Path:
     return base / "last-error.log"
 
 
+def reader_gone() -> None:
+    """Standard output's reader has stopped reading (`augnes status | head -1`): whatever is
+    written from now on goes nowhere, and standard error too when it shares that pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        out = sys.stdout.fileno()
+        with contextlib.suppress(OSError):
+            if os.path.samestat(os.fstat(out), os.fstat(sys.stderr.fileno())):
+                os.dup2(devnull, sys.stderr.fileno())
+        os.dup2(devnull, out)
+    finally:
+        os.close(devnull)
+
+
+def pipe_safe(report: Callable[[Any], None]) -> Callable[[Any], None]:
+    """`report`, going on quietly once standard output's reader has gone: a long job piped
+    into `head` finishes its work instead of stopping halfway."""
+
+    def guarded(item: Any) -> None:
+        try:
+            report(item)
+        except BrokenPipeError:
+            reader_gone()
+
+    return guarded
+
+
 class AugnesGroup(click.Group):
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:  # `augnes --help | head -1`: help is printed while the arguments are parsed
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError:
+            reader_gone()
+            raise click.exceptions.Exit(0) from None
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
             raise
+        except BrokenPipeError:  # the reader read what it wanted: not an error
+            reader_gone()
+            ctx.exit(0)
         except Exception:
             path = _error_log()
             path.write_text(traceback.format_exc(), encoding="utf-8")
@@ -719,4 +757,10 @@ def metrics_show(obj: AppContext) -> None:
 
 
 def main() -> None:
-    cli(prog_name="augnes")
+    try:
+        cli(prog_name="augnes")
+    finally:
+        try:  # what is still buffered for a reader that has gone
+            sys.stdout.flush()
+        except BrokenPipeError:
+            reader_gone()

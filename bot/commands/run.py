@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from bot.cli import AppContext
+from bot.cli import AppContext, pipe_safe
 from bot.commands.tables import table
 from bot.loop import Event, Loop
 from bot.records import GenerationSummary
@@ -129,13 +129,13 @@ def run_command(
     reporter: ProgressReporter | JsonEvents = (
         JsonEvents() if obj.log_format == "json" else ProgressReporter()
     )
-    loop = Loop(ws, on_event=(lambda e: None) if as_json else reporter)
+    loop = Loop(ws, on_event=(lambda e: None) if as_json else pipe_safe(reporter))
     try:
         summaries = loop.run(
             generations=None if until is not None else generations, until=until, mutations=mutations
         )
     finally:
-        reporter.close()
+        pipe_safe(lambda _: reporter.close())(None)
     if obj.log_format == "json" and not as_json:
         for s in summaries:
             click.echo(
