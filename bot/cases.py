@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.errors import GoalError
+from bot.errors import GoalError, read_text
 from bot.goals import Goal
 
 
@@ -26,7 +26,7 @@ class Case:
 @functools.lru_cache(maxsize=32)
 def _load(path: str, mtime: float) -> tuple[Case, ...]:
     out = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(read_text(Path(path), error=GoalError).splitlines(), 1):
         if not line.strip():
             continue
         try:

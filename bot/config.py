@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, read_text
 from bot.operators.code import DEFAULT_IMPORTS
 
 
@@ -229,6 +229,38 @@ class Config(_Section):
     llm: LLMConfig = LLMConfig()
 
 
+# settings that take one of several kinds of value, in plain words
+EITHER = {
+    "suite": "must be a suite name (a folder under benchmarks/) or a list of names",
+    "parents.s_mid": 'must be a number or "median"',
+}
+
+
+def _is_kind(part: object) -> bool:
+    """A union member's tag in an error location (`str`, `tuple[str, ...]`, `literal[...]`),
+    not a field name."""
+    text = str(part)
+    return "[" in text or text in ("str", "int", "float", "bool", "none")
+
+
+def _describe_all(errors: list[dict[str, Any]]) -> str:
+    """One line per setting: a union's member errors are said once, in plain words."""
+    out: list[str] = []
+    said: set[str] = set()
+    for error in errors:
+        loc = error["loc"]
+        cut = next((i for i, part in enumerate(loc) if _is_kind(part)), None)
+        if cut is None:
+            out.append(_describe(error))
+            continue
+        field = ".".join(str(p) for p in loc[:cut])
+        if field not in said:  # the first member's error holds the whole value given
+            said.add(field)
+            plain = EITHER.get(field, "has a value of the wrong kind")
+            out.append(f"`{field}` {plain} (got {error.get('input')!r})")
+    return "; ".join(out)
+
+
 def _describe(error: dict[str, Any]) -> str:
     field = ".".join(str(p) for p in error["loc"])
     ctx = error.get("ctx") or {}
@@ -246,7 +278,7 @@ def parse_config(data: dict[str, Any], *, source: str) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(_describe(e) for e in exc.errors())  # type: ignore[arg-type]
+        problems = _describe_all(exc.errors())  # type: ignore[arg-type]
         raise ConfigError(f"{source}: {problems}") from None
 
 
@@ -272,6 +304,6 @@ def has_config(root: Path) -> bool:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(read_text(path, error=ConfigError))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from None

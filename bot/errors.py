@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 
@@ -61,3 +63,23 @@ class SandboxUnavailable(AugnesError):
 class CandidateRefused(AugnesError):
     exit_code = 11
     default_message = "the candidate was refused before evaluation"
+
+
+def decoded(data: bytes, *, source: str, error: type[AugnesError]) -> str:
+    """`data` as UTF-8 text, or `error` naming `source`, the line and the column of the first
+    byte that is not UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise error(
+            f"{source}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at column "
+            f"{column}); save the file as UTF-8"
+        ) from None
+
+
+def read_text(path: Path, *, error: type[AugnesError]) -> str:
+    """A file as UTF-8 text; bytes that are not UTF-8 are `error` naming the file and line."""
+    return decoded(path.read_bytes(), source=str(path), error=error)

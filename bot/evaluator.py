@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bot.errors import GoalError, read_text
 from bot.goals import Goal
 from bot.sandbox import FAILURE_KINDS, UNLOADABLE, Sandbox, Worker, WorkerFailure
 
@@ -247,7 +248,7 @@ class Session:
 
         folder = Path(goal.source) / goal.tests
         files = {
-            p.name: p.read_text(encoding="utf-8")
+            p.name: read_text(p, error=GoalError)
             for p in sorted(folder.glob("*.py"))
             if p.is_file()
         }

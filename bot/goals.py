@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from bot.errors import GoalError
+from bot.errors import GoalError, read_text
 
 
 class Goal(BaseModel):
@@ -100,7 +100,6 @@ class Suite:
     description: str
     episode_seed: int
     goals: tuple[Goal, ...]
-    problems: tuple[str, ...]  # goal files that failed to load, with the reason
     members: tuple[str, ...] = ()  # the suites combined into this one (empty: just itself)
     descriptors: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
@@ -160,13 +159,14 @@ def parse_goal(text: str, *, source: str) -> Goal:
 
 
 def load_suite(benchmarks: Path, name: str) -> Suite:
-    """Load a suite. A malformed goal file is reported in `problems`; the others still load."""
+    """Load a suite. A malformed goal file stops it, with every problem named: a suite
+    changes only when its owner changes it, never by a goal quietly leaving the score."""
     folder = benchmarks / name
     suite_file = folder / "suite.toml"
     if not suite_file.is_file():
         raise GoalError(f"{suite_file}: missing; a suite needs suite.toml and goals/*.toml")
     try:
-        meta = SuiteFile.model_validate(tomllib.loads(suite_file.read_text(encoding="utf-8")))
+        meta = SuiteFile.model_validate(tomllib.loads(read_text(suite_file, error=GoalError)))
     except (tomllib.TOMLDecodeError, ValidationError) as exc:
         detail = _errors(exc) if isinstance(exc, ValidationError) else str(exc)
         raise GoalError(f"{suite_file}: {detail}") from None
@@ -174,7 +174,7 @@ def load_suite(benchmarks: Path, name: str) -> Suite:
     problems: list[str] = []
     for path in sorted((folder / "goals").glob("*.toml")):
         try:
-            goal = parse_goal(path.read_text(encoding="utf-8"), source=str(path))
+            goal = parse_goal(read_text(path, error=GoalError), source=str(path))
             goal = goal.model_copy(
                 update={
                     "source": str(folder.resolve()),
@@ -190,15 +190,15 @@ def load_suite(benchmarks: Path, name: str) -> Suite:
             problems.append(f"{path}: `goal_id` {goal.goal_id!r} is used twice; rename one")
             continue
         goals.append(goal)
+    if problems:
+        raise GoalError(
+            "; ".join(problems) + f"; fix the goal file(s) of suite {meta.name}, or move them "
+            f"out of {folder / 'goals'}"
+        )
     if not goals:
-        raise GoalError(f"{folder / 'goals'}: no valid goal file; " + "; ".join(problems))
+        raise GoalError(f"{folder / 'goals'}: no goal file (goals/*.toml)")
     return Suite(
-        meta.name,
-        meta.description,
-        meta.episode_seed,
-        tuple(goals),
-        tuple(problems),
-        descriptors=meta.descriptors,
+        meta.name, meta.description, meta.episode_seed, tuple(goals), descriptors=meta.descriptors
     )
 
 
@@ -220,7 +220,6 @@ def combine(suites: Sequence[Suite]) -> Suite:
         "; ".join(s.description for s in suites if s.description),
         suites[0].episode_seed,
         tuple(g for s in suites for g in s.goals),
-        tuple(p for s in suites for p in s.problems),
         tuple(s.name for s in suites),
         descriptors={k: v for s in suites for k, v in s.descriptors.items()},
     )

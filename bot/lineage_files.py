@@ -20,7 +20,7 @@ from typing import NamedTuple, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from bot.errors import LineageFileError
+from bot.errors import LineageFileError, decoded
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -189,6 +189,6 @@ def read_jsonl(
         problems.append(f"{path}: a torn last line was moved aside to {aside}")
     with path.open("rb") as handle:
         handle.seek(start)
-        text = handle.read().decode("utf-8")
+        text = decoded(handle.read(), source=f"{path} (after byte {start})", error=LineageFileError)
     records, corrupt = parse_jsonl(text, model, source=str(path))
     return [*known, *records], problems + corrupt

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from bot.errors import ManifestError
+from bot.errors import ManifestError, read_text
 
 MANIFEST = "strategy.toml"
 PARAMS = "params.json"
@@ -234,7 +234,7 @@ def niche_key(manifest: Manifest, values: dict[str, ParamValue]) -> str:
 
 def read_strategy(directory: Path) -> tuple[Manifest, dict[str, ParamValue]]:
     manifest = parse_manifest(
-        (directory / MANIFEST).read_text(encoding="utf-8"), source=str(directory / MANIFEST)
+        read_text(directory / MANIFEST, error=ManifestError), source=str(directory / MANIFEST)
     )
     if manifest.name != directory.name:
         raise ManifestError(
@@ -242,7 +242,7 @@ def read_strategy(directory: Path) -> tuple[Manifest, dict[str, ParamValue]]:
             f"{directory.name!r}; make them equal"
         )
     params = parse_params(
-        (directory / PARAMS).read_text(encoding="utf-8"), manifest, source=str(directory / PARAMS)
+        read_text(directory / PARAMS, error=ManifestError), manifest, source=str(directory / PARAMS)
     )
     entry_file = manifest.entry.split(":")[0]
     if not (directory / entry_file).is_file():

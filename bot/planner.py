@@ -366,9 +366,13 @@ class Planner:
             tokens, cost = answer.usage.tokens, answer.usage.cost
         else:
             entry_file = first.manifest.entry.split(":")[0]
+            try:
+                source = first.files[entry_file].decode()
+            except UnicodeDecodeError:  # not Python source a code operator could edit
+                return None
             edit = mutate(
                 op,
-                first.files[entry_file].decode(),
+                source,
                 rng=rng,
                 sigma=variation.sigma,
                 allowed_imports=variation.allowed_imports,

@@ -32,7 +32,7 @@ DIR_CACHE = 256  # directory contents remembered (strategy directories are small
 class Repo:
     def __init__(self, root: Path) -> None:
         try:
-            self.repo = git.Repo(root)
+            self.repo = git.Repo(root, search_parent_directories=True)  # the top, as git finds it
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
             raise RepoError(
                 f"{root}: not a git repository; run `git init` or cd into a clone"
@@ -62,7 +62,15 @@ class Repo:
     def branch_sha(self, branch: str) -> str:
         sha = self.resolve(f"refs/heads/{branch}")
         if sha is None:
-            raise RepoError(f"branch `{branch}` does not exist; create it or set `base_branch`")
+            others = sorted(h.name for h in self.repo.heads)
+            hint = (
+                f"; this repository has {', '.join(others)}: to evolve "
+                f"{others[0] if len(others) == 1 else 'one of them'}, set `base_branch = "
+                f'"{others[0]}"` under [tool.augnes]'
+                if others
+                else "; commit something first"
+            )
+            raise RepoError(f"branch `{branch}` does not exist{hint}")
         return sha
 
     def read_file(self, commit: str, path: str) -> bytes | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.archive import Archive, VariantMeta, meta_from_record
 from bot.config import Config, has_config, load_config
-from bot.errors import ConfigError, ManifestError
+from bot.errors import ConfigError, LineageFileError, ManifestError, decoded
 from bot.forge import Forge
 from bot.forge.local_forge import LocalForge
 from bot.goals import Goal, Suite, combine, load_suite
@@ -108,8 +108,7 @@ class Workspace:
         suite = combine(
             [load_suite(top / config.benchmarks_dir, name) for name in config.suite_names]
         )
-        ws = cls(repo, config, suite, open_forge(repo, config), list(suite.problems))
-        return ws
+        return cls(repo, config, suite, open_forge(repo, config))
 
     # ---- paths ---------------------------------------------------------------------------
     @property
@@ -153,14 +152,21 @@ class Workspace:
         where = f"{prefix}/{{}} at {commit[:10]}"
         if MANIFEST not in files:
             raise ManifestError(f"{where.format(MANIFEST)}: missing")
-        manifest = parse_manifest(files[MANIFEST].decode(), source=where.format(MANIFEST))
+        manifest = parse_manifest(
+            decoded(files[MANIFEST], source=where.format(MANIFEST), error=ManifestError),
+            source=where.format(MANIFEST),
+        )
         if manifest.name != name:
             raise ManifestError(
                 f"{where.format(MANIFEST)}: `name` is {manifest.name!r} but the directory is {name!r}"
             )
         if PARAMS not in files:
             raise ManifestError(f"{where.format(PARAMS)}: missing")
-        params = parse_params(files[PARAMS].decode(), manifest, source=where.format(PARAMS))
+        params = parse_params(
+            decoded(files[PARAMS], source=where.format(PARAMS), error=ManifestError),
+            manifest,
+            source=where.format(PARAMS),
+        )
         if manifest.entry.split(":")[0] not in files:
             raise ManifestError(f"{where.format(MANIFEST)}: `entry` names a file that is missing")
         return StrategySource(name, manifest, params, files)
@@ -197,7 +203,11 @@ class Workspace:
         path = self.lineage("judgments.jsonl")
         blob = self.repo.tree_sha(commit, path)
         if blob not in self._parsed:
-            text = (self.repo.read_file(commit, path) or b"").decode()
+            text = decoded(
+                self.repo.read_file(commit, path) or b"",
+                source=f"{path}@{commit[:10]}",
+                error=LineageFileError,
+            )
             known = next(iter(self._parsed.values()), ("", []))
             if known[0] and text.startswith(known[0]):  # append-only: parse the new tail only
                 tail, problems = parse_jsonl(
@@ -243,7 +253,11 @@ class Workspace:
     def committed_heldout(self, commit: str) -> tuple[str, list[Judgment]]:
         """lineage/heldout.jsonl on `commit`: every elite's episodes on the held-out seeds."""
         path = self.lineage("heldout.jsonl")
-        text = (self.repo.read_file(commit, path) or b"").decode()
+        text = decoded(
+            self.repo.read_file(commit, path) or b"",
+            source=f"{path}@{commit[:10]}",
+            error=LineageFileError,
+        )
         records, problems = parse_jsonl(text, Judgment, source=f"{path}@{commit[:10]}")
         self.problems.extend(p for p in problems if p not in self.problems)
         return text, records
@@ -275,9 +289,12 @@ class Workspace:
         return load_json(data, SearchState, source=f"{path}@{commit[:10]}")
 
     def committed_deferrals(self, commit: str) -> tuple[str, list[Deferral]]:
-        data = (
-            self.repo.read_file(commit, self.lineage("deferred_strategies.jsonl")) or b""
-        ).decode()
+        path = self.lineage("deferred_strategies.jsonl")
+        data = decoded(
+            self.repo.read_file(commit, path) or b"",
+            source=f"{path}@{commit[:10]}",
+            error=LineageFileError,
+        )
         records, problems = parse_jsonl(
             data, Deferral, source=self.lineage("deferred_strategies.jsonl")
         )

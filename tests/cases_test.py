@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.errors import GoalError
 from bot.evaluator import strategy_session
 from bot.goals import load_suite
 from bot.loop import Loop
@@ -114,9 +115,8 @@ def test_a_cases_goal_needs_its_file_and_a_valid_checker(tmp_path: Path) -> None
     (folder / "goals" / "b.toml").write_text(
         'goal_id = "b"\nkind = "cases"\nmin_reward = 0\noptimal_reward = 1\ncases = "b.jsonl"\n'
     )
-    suite = load_suite(tmp_path, "s")
-    assert [g.goal_id for g in suite.goals] == ["b"]
-    assert "checker" in suite.problems[0]
+    with pytest.raises(GoalError, match="checker"):
+        load_suite(tmp_path, "s")
 
 
 def test_the_loop_runs_on_a_cases_suite(seeded_repo: Path) -> None:

@@ -20,7 +20,6 @@ def test_shipped_control_suite() -> None:
         "mountaincar": "MountainCar-v0",
         "pendulum": "Pendulum-v1",
     }
-    assert suite.problems == ()
 
 
 def test_seeds_are_fixed_per_goal_and_distinct_across_goals() -> None:
@@ -31,14 +30,18 @@ def test_seeds_are_fixed_per_goal_and_distinct_across_goals() -> None:
     assert not set(suite.seeds(a)) & set(suite.seeds(b))
 
 
-def test_a_malformed_goal_is_reported_and_the_others_load(tmp_path: Path) -> None:
+def test_a_malformed_goal_stops_the_suite_with_every_problem_named(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "benchmarks", tmp_path / "benchmarks")
-    bad = tmp_path / "benchmarks" / "control" / "goals" / "cartpole.toml"
+    goals = tmp_path / "benchmarks" / "control" / "goals"
+    bad = goals / "cartpole.toml"
     bad.write_text(bad.read_text().replace("optimal_reward = 500.0", "optimal_reward = -5.0"))
-    suite = load_suite(tmp_path / "benchmarks", "control")
-    assert [g.goal_id for g in suite.goals] == ["acrobot", "mountaincar", "pendulum"]
-    assert len(suite.problems) == 1
-    assert "cartpole.toml" in suite.problems[0] and "optimal_reward" in suite.problems[0]
+    (goals / "pendulum.toml").write_bytes(b'goal_id = "pendulum"\n# caf\xe9\n')
+    with pytest.raises(GoalError) as caught:
+        load_suite(tmp_path / "benchmarks", "control")
+    said = caught.value.message
+    assert f"{bad}: " in said and "optimal_reward" in said  # no goal leaves S quietly
+    assert f"{goals / 'pendulum.toml'}:2: not UTF-8 text (byte 0xe9 at column 6)" in said
+    assert "fix the goal file(s) of suite control" in said
 
 
 def test_goal_errors_name_the_field() -> None:

@@ -12,7 +12,7 @@ from importlib import resources
 import click
 
 from bot.cli import AppContext
-from bot.errors import RepoError
+from bot.errors import ConfigError, RepoError, read_text
 from bot.repo import Repo
 
 CONFIG = """
@@ -72,16 +72,21 @@ def init_command(obj: AppContext, *, force: bool) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         written.append(path)
+    config = CONFIG
+    branch = repo.head_branch()
+    if branch and branch != "main":  # the branch the loop evolves: the one checked out
+        config += f'base_branch = "{branch}"\n'
+        click.echo(f"  base branch: {branch} (the branch checked out; `base_branch` changes it)")
     pyproject = top / "pyproject.toml"
-    text = pyproject.read_text(encoding="utf-8") if pyproject.exists() else ""
+    text = read_text(pyproject, error=ConfigError) if pyproject.exists() else ""
     if "[tool.augnes]" in text or (top / "augnes.toml").exists():
         kept.append("pyproject.toml [tool.augnes]")
     elif pyproject.exists():
-        pyproject.write_text(text.rstrip("\n") + "\n" + CONFIG, encoding="utf-8")
+        pyproject.write_text(text.rstrip("\n") + "\n" + config, encoding="utf-8")
         written.append("pyproject.toml [tool.augnes]")
     else:
         (top / "augnes.toml").write_text(
-            CONFIG.replace("[tool.augnes]\n", "").lstrip(), encoding="utf-8"
+            config.replace("[tool.augnes]\n", "").lstrip(), encoding="utf-8"
         )
         written.append("augnes.toml")
     for path in written:

@@ -100,6 +100,7 @@ def status_command(obj: AppContext, *, as_json: bool, niches: bool = False) -> N
         return
     ws = Workspace.open(obj.root)
     main = ws.main_sha()
+    ws.strategies_on(main)  # a strategy folder that cannot be read is listed below
     stats = ws.committed_stats(main)
     pulls = ws.forge.list_pulls()
     journal = journals.load(ws.journal_path)
