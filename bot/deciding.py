@@ -134,6 +134,7 @@ class Deciding(LoopState):
                 forge.sticky_comment(e.pr, marker=REPORT_MARKER, body=f"{comment}\n\n**{reason}**")
                 e.decision, e.merged = reason, False
                 return
+            self._follow()  # the base branch moved: a checked-out work tree goes along
             forge.set_labels(e.pr, ["augnes", "augnes:selected"], drop=[RERUN])
         else:
             # the report above states the reason; labels and closing go in one step

@@ -19,7 +19,7 @@ from bot.deciding import Deciding
 from bot.errors import RepoError
 from bot.evaluating import Evaluating
 from bot.journal import Journal
-from bot.lineage_files import atomic_write, locked
+from bot.lineage_files import locked
 from bot.loop_state import Event, LoopState, Reporter, goal_weights, weights_of
 from bot.planning import Planning
 from bot.proposing import Proposing
@@ -43,7 +43,7 @@ class Loop(Planning, Proposing, Evaluating, Deciding, Recording):
         `until` is complete. Returns the summaries of the generations completed now."""
         done: list[GenerationSummary] = []
         with locked(self.repo.state_dir / "writer.lock", wait=False):
-            synced = self._worktree_base()
+            self._following = self._follow_start()
             try:
                 while True:
                     current = self._current_generation()
@@ -66,8 +66,10 @@ class Loop(Planning, Proposing, Evaluating, Deciding, Recording):
                     self._workers.close()
                 self.pool.close()
                 self.sandbox.close()
-                if synced is not None:
-                    self._sync_worktree(synced)
+                if self._following:
+                    self._follow()
+                    self._worktree_record.unlink(missing_ok=True)
+                    self._following = False
         return done
 
     # ---- a generation in two halves, for a forge elsewhere ---------------------------------
@@ -125,38 +127,6 @@ class Loop(Planning, Proposing, Evaluating, Deciding, Recording):
             self.ws.forge.flush()
             return summary
 
-    @property
-    def _worktree_record(self) -> Path:
-        return self.repo.state_dir / "worktree-base"
-
-    def _worktree_base(self) -> str | None:
-        """The commit the checked-out work tree stands at: recorded by an earlier run that
-        could not sync it (or was killed), else the base branch now."""
-        if self.repo.head_branch() != self.ws.base:
-            return None
-        if self._worktree_record.exists():
-            return self._worktree_record.read_text(encoding="utf-8").strip()
-        main = self.ws.main_sha()
-        atomic_write(self._worktree_record, main.encode())
-        return main
-
-    def _sync_worktree(self, old: str) -> None:
-        """Carry the work tree along with the base branch, once per run."""
-        new = self.ws.main_sha()
-        if old == new or self.repo.sync_worktree(self.ws.base, old, new):
-            self._worktree_record.unlink(missing_ok=True)
-            return
-        self.emit(
-            Event(
-                "problem",
-                -1,
-                detail=(
-                    f"your work tree was not updated to {self.ws.base} ({new[:10]}) because of local "
-                    f"changes; commit or stash them, then run `git reset --keep {new[:10]}`"
-                ),
-            )
-        )
-
     def _current_generation(self) -> int:
         stats = self.ws.committed_stats(self.ws.main_sha())
         return stats.generation if stats else -1
@@ -175,9 +145,11 @@ class Loop(Planning, Proposing, Evaluating, Deciding, Recording):
             if phase is not None:
                 started = time.perf_counter()
                 phase(journal)
+                self._follow()  # merges moved the base branch
                 log.debug("g%03d %s: %.3fs", g, phase.__name__, time.perf_counter() - started)
         started = time.perf_counter()
         summary = self._commit(journal)
+        self._follow()
         self.ws.forge.flush()
         log.debug("g%03d _commit: %.3fs", g, time.perf_counter() - started)
         self._learn(journal)

@@ -7,11 +7,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bot import journal as journals
 from bot.archive import Archive, VariantMeta
 from bot.evaluator import EnvPool, Episode
 from bot.journal import Entry, Journal
+from bot.lineage_files import atomic_write
 from bot.sandbox import Sandbox, open_sandbox
 from bot.scoring import VariantScore, Weights
 from bot.workspace import Workspace
@@ -71,6 +73,7 @@ class LoopState:
         # held-out episodes an evaluation job brought (select job): used instead of running
         self.heldout_given: dict[str, list[Episode]] = {}
         self._clock = time.perf_counter()
+        self._following = False  # the base branch is checked out: its work tree moves with it
 
     def _save(self, journal: Journal) -> None:
         now = time.perf_counter()
@@ -116,6 +119,50 @@ class LoopState:
             window=self.cfg.selection.stats_window,
             strategy_goals=self.ws.strategy_goals(self.ws.main_sha()) if several else None,
         )
+
+    # ---- the checked-out work tree -------------------------------------------------------
+    @property
+    def _worktree_record(self) -> Path:
+        return self.repo.state_dir / "worktree-base"
+
+    def _follow_start(self) -> bool:
+        """Whether the base branch is checked out here, so that the work tree is carried
+        along each time the bot moves the branch; first from wherever a run that was
+        killed left it (recorded in `.git/augnes/worktree-base`)."""
+        if self.repo.head_branch() != self.ws.base:
+            return False
+        if self._worktree_record.exists():
+            self._following = True
+            self._follow()
+        else:
+            atomic_write(self._worktree_record, self.ws.main_sha().encode())
+        return True
+
+    def _follow(self) -> None:
+        """Carry the checked-out work tree and index to where the base branch is now,
+        keeping every local change (see `Repo.follow`); said once per file left alone."""
+        if not self._following:
+            return
+        old = self._worktree_record.read_text(encoding="utf-8").strip()
+        new = self.ws.main_sha()
+        if old == new:
+            return
+        kept = self.repo.follow(self.ws.base, old, new)
+        atomic_write(self._worktree_record, new.encode())
+        base = self.ws.base
+        for path in kept:
+            self.emit(
+                Event(
+                    "problem",
+                    -1,
+                    detail=(
+                        f"{path}: your uncommitted edit overlaps what {base} now holds there "
+                        f"({new[:10]}), so it is kept as you left it; `git diff {path}` shows "
+                        f"what committing it would change on {base}, and `git checkout -- "
+                        f"{path}` takes {base}'s version instead"
+                    ),
+                )
+            )
 
 
 def meta_of(e: Entry, generation: int) -> VariantMeta:

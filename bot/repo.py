@@ -1,5 +1,6 @@
-"""The one chokepoint for git. Commits are built with plumbing on a temporary index, so the
-user's working tree and index are never touched while the loop runs."""
+"""The one chokepoint for git. Commits are built with plumbing on a temporary index; the
+user's work tree and index are touched only to carry them along when the bot has moved
+the branch they stand on (`Repo.follow`), never losing a local change."""
 
 from __future__ import annotations
 
@@ -348,24 +349,79 @@ class Repo:
         except git.GitCommandError:
             return None
 
-    def sync_worktree(self, branch: str, old: str, new: str) -> bool:
-        """If `branch` is checked out, carry the work tree from `old` to `new` (a two-way
-        read-tree that refuses to overwrite local changes). Returns whether it did."""
+    def follow(self, branch: str, old: str, new: str) -> list[str]:
+        """If `branch` is checked out, carry the work tree and index from `old` to `new`
+        (where the bot moved the branch) path by path, keeping every local change: a file
+        the person did not touch takes `new`'s content, an edited one gets `new`'s change
+        merged into the edit (three-way, as `git checkout -m` would), and an edit that
+        overlaps the change stays as the person left it. The index takes `new`'s entry for
+        each such path, so `git status` shows only the person's own edits and `git commit
+        -a` never reverts what the bot committed. Returns the paths left as they were."""
         try:
             head = self.git.symbolic_ref("-q", "HEAD")
         except git.GitCommandError:
-            return False
+            return []
         if head != f"refs/heads/{branch}" or old == new:
-            return False
-        # stale stat data would look like edits; real local changes make refresh fail, and
-        # read-tree below then decides whether they are in the way
+            return []
+        kept: list[str] = []
+        index: list[str] = []
+        for path in self.changed_paths(old, new):
+            before, after = self._blob(old, path), self._blob(new, path)
+            target = self.root / path
+            mine = target.read_bytes() if target.is_file() and not target.is_symlink() else None
+            theirs = after[2] if after else None
+            if mine in (theirs, before[2] if before else None):
+                _place(target, theirs)
+            else:
+                merged = (
+                    _merge3(mine, before[2], theirs)
+                    if mine is not None and before and theirs is not None
+                    else None
+                )
+                if merged is None:
+                    kept.append(path)
+                else:
+                    _place(target, merged)
+            index.append(f"{after[0]:o} {after[1]}\t{path}" if after else f"0 {ZERO}\t{path}")
+        if index:
+            with tempfile.TemporaryFile() as lines:
+                lines.write(("\n".join(index) + "\n").encode())
+                lines.seek(0)
+                self.git.update_index("--index-info", istream=lines)
         with contextlib.suppress(git.GitCommandError):
             self.git.update_index("-q", "--refresh")
+        return kept
+
+    def _blob(self, commit: str, path: str) -> tuple[int, str, bytes] | None:
+        """(mode, id, content) of the file at `path` in `commit`, or None."""
         try:
-            self.git.read_tree("-m", "-u", old, new)
-        except git.GitCommandError:
-            return False
-        return True
+            blob = self.repo.commit(commit).tree / path
+        except KeyError:
+            return None
+        if blob.type != "blob":
+            return None
+        return int(blob.mode), str(blob.hexsha), bytes(blob.data_stream.read())
+
+
+def _place(target: Path, data: bytes | None) -> None:
+    """Write `data` to the work tree file, or remove it (None)."""
+    if data is None:
+        target.unlink(missing_ok=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+
+
+def _merge3(mine: bytes, base: bytes, theirs: bytes) -> bytes | None:
+    """`git merge-file`'s merge of two edits of `base`, or None when they overlap."""
+    with tempfile.TemporaryDirectory(prefix="augnes-merge-") as tmp:
+        paths = []
+        for name, data in (("mine", mine), ("base", base), ("theirs", theirs)):
+            path = Path(tmp) / name
+            path.write_bytes(data)
+            paths.append(str(path))
+        done = subprocess.run(["git", "merge-file", "-p", *paths], capture_output=True, check=False)
+    return done.stdout if done.returncode == 0 else None
 
 
 def clone(source: Path, dest: Path, *, branch: str) -> Repo:

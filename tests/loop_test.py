@@ -287,13 +287,25 @@ def test_local_edits_survive_and_a_blocked_work_tree_is_reported(seeded_repo: Pa
     assert notes.read_text() == "my own notes\n"
     assert (seeded_repo / "lineage" / "strategy_stats.json").exists()
 
-    # a file the run rewrites, edited by hand: the work tree is left alone, and the user told
+    # a file the run rewrites, edited by hand: the edit is kept as it was, and the user told
     (seeded_repo / "lineage" / "strategy_stats.json").write_text("edited by hand\n")
     _, events = run(seeded_repo, generations=1, mutations=1)
     problems = [e.detail for e in events if e.kind == "problem"]
-    assert any("your work tree was not updated" in p and "git reset --keep" in p for p in problems)
+    assert any(
+        p.startswith("lineage/strategy_stats.json: your uncommitted edit overlaps")
+        and "git checkout -- lineage/strategy_stats.json" in p
+        for p in problems
+    )
     assert (seeded_repo / "lineage" / "strategy_stats.json").read_text() == "edited by hand\n"
     assert '"generation": 2' in git(seeded_repo, "show", "main:lineage/strategy_stats.json")
+    # the rest of the work tree stands at main: nothing staged, only the edits show
+    assert git(seeded_repo, "diff", "--cached", "--name-only") == ""
+    assert git(seeded_repo, "diff", "--name-only").splitlines() == [
+        "lineage/README.md",
+        "lineage/strategy_stats.json",
+    ]
+    git(seeded_repo, "checkout", "--", "lineage/strategy_stats.json")  # the advice, followed
+    assert git(seeded_repo, "status", "--porcelain") == "M lineage/README.md"
 
 
 def test_a_held_out_goal_is_judged_but_not_scored(seeded_repo: Path) -> None:

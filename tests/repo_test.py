@@ -95,16 +95,54 @@ def test_not_a_repository(tmp_path: Path) -> None:
         Repo(tmp_path)
 
 
-def test_sync_worktree_follows_the_checked_out_branch(git_repo: Path) -> None:
+def test_follow_carries_the_work_tree_along_and_keeps_every_local_edit(git_repo: Path) -> None:
     repo = Repo(git_repo)
-    old = git(git_repo, "rev-parse", "HEAD")
-    new = repo.commit_tree(
-        repo.write_tree(old, replace={"n": {"f.txt": b"new\n"}}), parents=[old], message="n\n"
+    commit_file(git_repo, "a.txt", "1\n2\n3\n4\n5\n")
+    commit_file(git_repo, "b.txt", "x\n")
+    old = commit_file(git_repo, "c.txt", "keep\n")
+    new = repo.commit_tree(  # what the bot commits on main meanwhile
+        repo.write_files(old, {"a.txt": b"1\n2\n3\n4\nfive\n", "b.txt": b"y\n", "d.txt": b"d\n"}),
+        parents=[old],
+        message="bot\n",
     )
     repo.update_ref("refs/heads/main", new, old=old, reason="t")
-    assert repo.sync_worktree("main", old, new)
-    assert (git_repo / "n" / "f.txt").read_text() == "new\n"
-    assert git(git_repo, "status", "--porcelain") == ""
+    (git_repo / "a.txt").write_text("one\n2\n3\n4\n5\n")  # apart from the bot's change
+    (git_repo / "b.txt").write_text("z\n")  # the very line the bot changed
+    (git_repo / "c.txt").write_text("mine\n")  # a file the bot left alone
+    (git_repo / "e.txt").write_text("new\n")
+
+    assert repo.follow("main", old, new) == ["b.txt"]
+
+    assert (git_repo / "a.txt").read_text() == "one\n2\n3\n4\nfive\n"  # both changes
+    assert (git_repo / "b.txt").read_text() == "z\n"
+    assert (git_repo / "c.txt").read_text() == "mine\n"
+    assert (git_repo / "d.txt").read_text() == "d\n"
+    assert git(git_repo, "diff", "--cached", "--name-only") == ""  # nothing staged
+    assert [line.strip() for line in git(git_repo, "status", "--porcelain").splitlines()] == [
+        "M a.txt",
+        "M b.txt",
+        "M c.txt",
+        "?? e.txt",
+    ]
+    # the ordinary commit right after carries the person's edits only
+    git(git_repo, "commit", "-qam", "mine")
+    assert git(git_repo, "diff", "--stat", "--name-only", "HEAD~1", "HEAD").splitlines() == [
+        "a.txt",
+        "b.txt",
+        "c.txt",
+    ]
+    assert git(git_repo, "show", "HEAD:a.txt").endswith("five")
+    assert repo.follow("main", new, new) == []  # nothing to carry
+
+
+def test_follow_leaves_a_work_tree_on_another_branch_alone(git_repo: Path) -> None:
+    repo = Repo(git_repo)
+    old = git(git_repo, "rev-parse", "HEAD")
+    new = repo.commit_tree(repo.write_files(old, {"n.txt": b"n\n"}), parents=[old], message="n\n")
+    repo.update_ref("refs/heads/main", new, old=old, reason="t")
+    git(git_repo, "checkout", "-q", "-b", "feature", old)
+    assert repo.follow("main", old, new) == []
+    assert not (git_repo / "n.txt").exists()
 
 
 def test_a_transaction_creates_and_moves_all_or_nothing(git_repo: Path) -> None:

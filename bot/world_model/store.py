@@ -183,7 +183,7 @@ def commit_lineage(
         tree = ws.repo.write_files(main, files)
         sha = ws.repo.commit_tree(tree, parents=[main], message=f"{subject}\n\n{body}\n")
         ws.repo.update_ref(f"refs/heads/{ws.base}", sha, old=main, reason=subject)
-        ws.repo.sync_worktree(ws.base, main, sha)
+        ws.repo.follow(ws.base, main, sha)
         ws.forge.publish(ws.repo.root, [f"refs/heads/{ws.base}"])
         return sha
 
