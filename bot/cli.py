@@ -411,6 +411,27 @@ def select(obj: AppContext, artifacts: Path, then_dispatch: str | None) -> None:
 
 
 @cli.command()
+@click.pass_obj
+def repair(obj: AppContext) -> None:
+    """Bring the bot's state under .git/augnes/ back in line with the base branch.
+
+    \b
+    A run mends most things itself (an undone generation is planned anew, a torn
+    line is set aside). This does the rest, saying what it did:
+      - an unreadable journal of the generation in progress is set aside;
+      - a generation whose base is gone from the base branch (git reset) is set
+        aside and its open pull requests closed with the reason;
+      - open candidate pull requests no generation owns are closed (a person's
+        push, or augnes:stop, keeps one open);
+      - a checked-out work tree a killed run left behind is carried along.
+    Nothing is deleted: what is set aside stays beside, with the date.
+    """
+    from bot.commands.repair import repair_command
+
+    repair_command(obj)
+
+
+@cli.command()
 @click.option("--force", is_flag=True, help="Overwrite files that exist already.")
 @click.pass_obj
 def init(obj: AppContext, force: bool) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from bot.errors import LineageFileError
 from bot.lineage_files import atomic_write, load_json
 from bot.repo import Repo
 from bot.search_state import SearchState
@@ -33,7 +34,8 @@ class Entry(BaseModel):
     commit: str | None = None
     pr: int | None = None
     # a pull request that is already open: a person's commit on a bot branch (operator
-    # "human"), or a candidate labelled augnes:rerun; `branch` is its head branch
+    # "human"), or a candidate labelled augnes:rerun; `branch` is its head branch (for a new
+    # candidate: the branch it is proposed on, set when its branch is made)
     branch: str | None = None
     rerun: bool = False
     evaluated: bool = False
@@ -76,7 +78,14 @@ class Journal(BaseModel):
 def load(path: Path) -> Journal | None:
     if not path.exists():
         return None
-    return load_json(path.read_bytes(), Journal, source=str(path))
+    try:
+        return load_json(path.read_bytes(), Journal, source=str(path))
+    except LineageFileError as exc:
+        what = exc.message.split("; restore")[0]
+        raise LineageFileError(
+            f"{what}; the generation in progress cannot be read: `augnes repair` sets it "
+            "aside, and the next run plans it anew"
+        ) from None
 
 
 def save(path: Path, journal: Journal) -> None:

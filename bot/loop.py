@@ -44,6 +44,7 @@ class Loop(Planning, Proposing, Evaluating, Deciding, Recording):
         done: list[GenerationSummary] = []
         with locked(self.repo.state_dir / "writer.lock", wait=False):
             self._following = self._follow_start()
+            self._reconcile()
             try:
                 while True:
                     current = self._current_generation()
@@ -126,6 +127,40 @@ class Loop(Planning, Proposing, Evaluating, Deciding, Recording):
             summary = self._commit(journal)
             self.ws.forge.flush()
             return summary
+
+    def _reconcile(self) -> None:
+        """Main's history is the record. A generation in progress that main no longer leads
+        to — its base is gone from main (undone with `git reset`), or main's last recorded
+        generation is not the one before it — is set aside (its journal kept beside, its
+        open pull requests closed with the reason) and planned anew; one line says so."""
+        journal = journals.load(self.ws.journal_path)
+        if journal is None:
+            return
+        current = self._current_generation()
+        main = self.ws.main_sha()
+        if journal.generation in (current, current + 1) and self.repo.is_ancestor(
+            journal.base, main
+        ):
+            return
+        g = journal.generation
+        aside = self.ws.journal_path.with_name(
+            f"journal.undone-g{g:03d}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+        )
+        why = (
+            f"generation {g} was planned on {journal.base[:10]}, which is no longer on "
+            f"{self.ws.base} (undone); it is planned anew from {main[:10]}"
+        )
+        for e in journal.entries:
+            if e.pr is None or e.operator == "human" or e.rerun:
+                continue  # a person's pull request is taken up again by the next plan
+            if self.ws.forge.get_pull(e.pr).state == "open":
+                self.ws.forge.close(e.pr, reason=why, labels=["augnes", "augnes:rejected"])
+        stamp = aside.name.removeprefix("journal.").removesuffix(".json")
+        for path in (self.ws.pending_path, self.ws.pending_heldout_path):
+            if path.exists():  # its judgments belong to no commit on main: kept beside
+                path.replace(path.with_name(f"{path.stem}.{stamp}.jsonl"))
+        self.ws.journal_path.replace(aside)
+        self.emit(Event("problem", g, detail=f"{why}; its journal is kept in {aside}"))
 
     def _current_generation(self) -> int:
         stats = self.ws.committed_stats(self.ws.main_sha())

@@ -6,9 +6,10 @@ import platform
 
 from bot.archive import Archive
 from bot.candidates import Planned, branch_name, commit_message, pr_title
+from bot.errors import RepoError
 from bot.forge import RERUN
 from bot.journal import Entry, Journal
-from bot.loop_state import LoopState
+from bot.loop_state import Event, LoopState
 from bot.report import pr_body
 from bot.scoring import VariantScore
 
@@ -19,7 +20,10 @@ class Proposing(LoopState):
         archive = self._archive(journal)
         g = journal.generation
         todo = [e for e in journal.entries if not e.baseline and e.pr is None]
-        refs = {f"refs/heads/{branch_name(g, e.candidate_id)}": e for e in todo}
+        for e in todo:
+            if e.branch is None:
+                e.branch = self._free_branch(journal, e)
+        refs = {f"refs/heads/{e.branch}": e for e in todo}
         have = self.repo.existing(list(refs))
         made = {
             ref: self._commit_child(journal, e, _planned(e), archive)
@@ -69,11 +73,46 @@ class Proposing(LoopState):
                     labels=["augnes", "augnes:benchmarking"],
                 )
             e.pr = pull.number
-        for e in journal.entries:
-            if e.branch is not None and e.pr is not None and not e.evaluated:
+        for e in journal.entries:  # pull requests taken up again: a person's push, a rerun
+            if (e.operator == "human" or e.rerun) and e.pr is not None and not e.evaluated:
                 self._reopen(e.pr)
         # One save for all: every step above finds its own work again (branch, pull request).
         self._save(journal)
+
+    def _free_branch(self, journal: Journal, e: Entry) -> str:
+        """The candidate's branch: `augnes/gNNN/<id>`, unless that name is held by an
+        earlier incarnation of this generation that main's history no longer contains (it
+        was undone with `git reset`): a branch built on another base, or with a pull
+        request that is already decided. Then the first free `<name>-2`, `-3`, ...; the
+        old branch and pull request stay as they were, for the record."""
+        name = branch_name(journal.generation, e.candidate_id)
+        for n in range(1, 1000):
+            branch = name if n == 1 else f"{name}-{n}"
+            sha = self.repo.resolve(f"refs/heads/{branch}")
+            pull = self.ws.forge.find_pull(branch)
+            if sha is None and pull is None:
+                return branch
+            ours = (
+                sha is not None
+                and self.repo.parents(sha)[:1] == [journal.base]
+                and (pull is None or pull.state == "open")
+            )
+            if ours:  # made by this plan before a crash: taken up again
+                return branch
+            if n == 1:
+                self.emit(
+                    Event(
+                        "problem",
+                        journal.generation,
+                        candidate=e.candidate_id,
+                        detail=(
+                            f"branch {branch} is left from a generation {journal.generation} "
+                            f"that is no longer on {self.ws.base} (undone); this one is "
+                            "benchmarked on a branch of its own"
+                        ),
+                    )
+                )
+        raise RepoError(f"{name}: no free branch name left; delete the old ones")
 
     def _commit_child(self, journal: Journal, e: Entry, plan: Planned, archive: Archive) -> str:
         parent_commits = [archive.meta[p].commit for p in e.parents]

@@ -150,7 +150,12 @@ class Recording(Learning):
         have = self.repo.existing(list(wanted))
         self.repo.transaction(
             create={ref: c for ref, c in wanted.items() if ref not in have},
-            move={f"refs/heads/{self.ws.base}": (sha, main)},
+            move={
+                f"refs/heads/{self.ws.base}": (sha, main),
+                # a variant evaluated again after its first record was undone on main: its
+                # archive ref names the commit recorded now
+                **{ref: (c, have[ref]) for ref, c in wanted.items() if have.get(ref, c) != c},
+            },
             reason=subject,
         )
         self._finish(journal)

@@ -22,6 +22,7 @@ COMMANDS = [
     "evaluate",
     "evaluate-candidate",
     "doctor",
+    "repair",
 ]
 
 
