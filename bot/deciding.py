@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from bot.archive import Archive, paired_diffs, paired_intervals
 from bot.candidates import branch_name
@@ -12,6 +13,7 @@ from bot.config import EvaluationConfig, SelectionConfig
 from bot.forge import PIN, RERUN, STOP, HeadMoved
 from bot.journal import Entry, Journal
 from bot.loop_state import Event, LoopState
+from bot.people import changed_since
 from bot.report import REPORT_MARKER, report_comment
 from bot.sandbox import CONTAINED
 from bot.scoring import VariantScore, Weights
@@ -36,8 +38,28 @@ class Deciding(LoopState):
         children = [e for e in journal.entries if not e.baseline]
         elites = {name: scores[cid] for name, cid in archive.elites.items() if cid in scores}
         rule = rule_of(self.cfg.selection, self.ws.suite.holdout)
+        entrants = entrants_of(children, archive, scores, self.cfg.evaluation)
+        # a person changed a child's folder on main while the generation ran: merging now
+        # would combine the two unjudged; the person's variant is benchmarked first
+        touched = changed_since(
+            self.repo,
+            base=journal.base,
+            main=self.ws.main_sha(),
+            folders={self.ws.strategy_dir(e.strategy) for e in children},
+        )
+        entrants = [
+            replace(
+                x,
+                invalid=f"a person changed {folder} on {self.ws.base} in {touched[folder][:7]} "
+                "after this generation was planned; that variant is benchmarked next "
+                "generation, and this child stays in the archive as a parent",
+            )
+            if (folder := self.ws.strategy_dir(e.strategy)) in touched and e.decision is None
+            else x
+            for x, e in zip(entrants, children, strict=True)
+        ]
         decisions = decide(
-            entrants_of(children, archive, scores, self.cfg.evaluation),
+            entrants,
             elites,
             rule=rule,
             rng=random.Random(f"{self.cfg.seed}:{journal.generation}:select"),

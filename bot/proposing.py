@@ -7,9 +7,10 @@ import platform
 from bot.archive import Archive
 from bot.candidates import Planned, branch_name, commit_message, pr_title
 from bot.errors import RepoError
-from bot.forge import RERUN
+from bot.forge import RERUN, PullRequest
 from bot.journal import Entry, Journal
 from bot.loop_state import Event, LoopState
+from bot.people import reverted
 from bot.report import pr_body
 from bot.scoring import VariantScore
 
@@ -20,10 +21,13 @@ class Proposing(LoopState):
         archive = self._archive(journal)
         g = journal.generation
         todo = [e for e in journal.entries if not e.baseline and e.pr is None]
+        found: dict[str, PullRequest | None] = {}  # each branch's pull request, looked up once
         for e in todo:
             if e.branch is None:
-                e.branch = self._free_branch(journal, e)
+                e.branch, found[e.branch] = self._free_branch(journal, e)
         refs = {f"refs/heads/{e.branch}": e for e in todo}
+        for e in todo:
+            self._say_reverts(journal, e, archive)
         have = self.repo.existing(list(refs))
         made = {
             ref: self._commit_child(journal, e, _planned(e), archive)
@@ -38,7 +42,7 @@ class Proposing(LoopState):
             sha = have.get(ref) or made[ref]
             plan = _planned(e)
             e.commit = sha
-            pull = self.ws.forge.find_pull(branch)
+            pull = found[branch] if branch in found else self.ws.forge.find_pull(branch)
             if pull is None:
                 scores = scores or self._scores(archive)
                 body = pr_body(
@@ -79,7 +83,7 @@ class Proposing(LoopState):
         # One save for all: every step above finds its own work again (branch, pull request).
         self._save(journal)
 
-    def _free_branch(self, journal: Journal, e: Entry) -> str:
+    def _free_branch(self, journal: Journal, e: Entry) -> tuple[str, PullRequest | None]:
         """The candidate's branch: `augnes/gNNN/<id>`, unless that name is held by an
         earlier incarnation of this generation that main's history no longer contains (it
         was undone with `git reset`): a branch built on another base, or with a pull
@@ -91,14 +95,14 @@ class Proposing(LoopState):
             sha = self.repo.resolve(f"refs/heads/{branch}")
             pull = self.ws.forge.find_pull(branch)
             if sha is None and pull is None:
-                return branch
+                return branch, None
             ours = (
                 sha is not None
                 and self.repo.parents(sha)[:1] == [journal.base]
                 and (pull is None or pull.state == "open")
             )
             if ours:  # made by this plan before a crash: taken up again
-                return branch
+                return branch, pull
             if n == 1:
                 self.emit(
                     Event(
@@ -114,14 +118,35 @@ class Proposing(LoopState):
                 )
         raise RepoError(f"{name}: no free branch name left; delete the old ones")
 
+    def _child_files(self, e: Entry, archive: Archive) -> dict[str, bytes]:
+        """The child's folder: its parent's as it was, with the child's changes (a child
+        founding or joining another niche's folder carries its manifest renamed)."""
+        parent = archive.meta[e.parents[0]]
+        files = self.repo.read_dir(parent.commit, self.ws.strategy_dir(parent.strategy))
+        files.update({k: v.encode() for k, v in e.files.items()})
+        return files
+
+    def _say_reverts(self, journal: Journal, e: Entry, archive: Archive) -> None:
+        """A child that would set back, on main, what a person committed there after its
+        parent was made says so in its summary: the pull request's title and body and the
+        merge commit carry it. (It is judged against the person's variant: that is the
+        niche's elite once benchmarked.)"""
+        if "; also reverts " in e.summary or not e.parents:
+            return
+        notes = reverted(
+            self.repo,
+            base=journal.base,
+            parent=archive.meta[e.parents[0]].commit,
+            folder=self.ws.strategy_dir(e.strategy),
+            child=self._child_files(e, archive),
+        )
+        if notes:
+            e.summary += "; also reverts " + ", ".join(notes)
+
     def _commit_child(self, journal: Journal, e: Entry, plan: Planned, archive: Archive) -> str:
         parent_commits = [archive.meta[p].commit for p in e.parents]
         directory = self.ws.strategy_dir(e.strategy)
-        # the parent's folder as it was; a child founding or joining another niche's folder
-        # carries its manifest renamed in e.files
-        source = self.ws.strategy_dir(archive.meta[e.parents[0]].strategy)
-        files = self.repo.read_dir(parent_commits[0], source)
-        files.update({k: v.encode() for k, v in e.files.items()})
+        files = self._child_files(e, archive)
         tree = self.repo.write_tree(journal.base, replace={directory: files})
         message = commit_message(plan, generation=journal.generation, harness=journal.base)
         return self.repo.commit_tree(tree, parents=[journal.base, *parent_commits], message=message)

@@ -185,6 +185,12 @@ class Repo:
         except git.GitCommandError:
             return None
 
+    def commits_touching(self, *, since: str, until: str, path: str) -> list[tuple[str, str]]:
+        """(sha, author name) of the commits reachable from `until` but not from `since` that
+        change `path`, oldest first."""
+        out = self.git.log("--reverse", "--format=%H%x09%an", until, f"^{since}", "--", path)
+        return [tuple(line.split("\t", 1)) for line in str(out).splitlines() if line]  # type: ignore[misc]
+
     def changed_paths(self, old: str, new: str) -> list[str]:
         """Paths that differ between two commits (renames as a deletion and an addition)."""
         out = self.git.diff("--name-only", "--no-renames", "-z", old, new)
