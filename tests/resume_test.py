@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.loop import Loop
 from bot.records import Judgment, StrategyStatsFile
+from bot.workspace import Workspace
 from tests.conftest import ROOT, git
 
 UNTIL = ["run", "--until-generation", "2", "--mutations", "3"]
@@ -212,3 +214,65 @@ def test_ctrl_c_then_rerun_gives_the_uninterrupted_record(
     assert proc.returncode != 0 and b"Aborted" in err
     finish(repo)
     assert record(repo) == reference
+
+
+def damaged(repo: Path) -> None:
+    """A repository in need of every repair at once: a generation in progress whose base
+    was undone, a committed judgments file whose last line lost its newline, and a
+    person's uncommitted edit in a file the run rewrites beside one it leaves alone."""
+    finish_first = augnes(repo, "run", "--until-generation", "1", "--mutations", "3")
+    _, err = finish_first.communicate(timeout=240)
+    assert finish_first.returncode == 0, err.decode()
+    loop = Loop(Workspace.open(repo))
+    journal = loop.plan(mutations=3)
+    loop._save(journal)
+    loop._materialise(journal)
+    git(repo, "reset", "-q", "--hard", "main~1")  # generation 1 undone
+    path = repo / "lineage" / "judgments.jsonl"
+    path.write_text(path.read_text().rstrip("\n"))
+    git(repo, "commit", "-qam", "an editor ate the last newline")
+    (repo / "lineage" / "README.md").write_text("my notes\n")
+
+
+def recorded(repo: Path, generation: int) -> bool:
+    out = subprocess.run(
+        ["git", "-C", str(repo), "show", "main:lineage/strategy_stats.json"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    return f'"generation": {generation},' in out
+
+
+REPAIR_POINTS: dict[str, Callable[[Path], bool]] = {
+    "starting": lambda repo: True,
+    "set aside": lambda repo: any((repo / ".git/augnes").glob("journal.undone-*")),
+    "evaluating": pending,
+    "recorded": lambda repo: recorded(repo, 1),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", sorted(REPAIR_POINTS))
+def test_sigkill_in_the_middle_of_the_repairs_then_rerun(
+    point: str, _seeded_template: Path, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(_seeded_template, repo, symlinks=True)
+    damaged(repo)
+    proc = augnes(repo, *UNTIL)
+    deadline = time.monotonic() + 120
+    while not REPAIR_POINTS[point](repo) and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finish(repo)
+    state = record(repo)
+    assert state["duplicates"] == 0
+    assert state["generations"] == [0, 1, 2]
+    lines = git(repo, "show", "main:lineage/judgments.jsonl").splitlines()
+    assert all(Judgment.model_validate_json(line) for line in lines)  # none glued together
+    assert (repo / "lineage" / "README.md").read_text() == "my notes\n"
+    assert git(repo, "diff", "--cached", "--name-only") == ""
+    assert git(repo, "status", "--porcelain", "--untracked-files=no") == "M lineage/README.md"
+    assert len(list((repo / ".git" / "augnes").glob("journal.undone-g002-*.json"))) == 1
