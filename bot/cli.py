@@ -129,6 +129,7 @@ def cli(ctx: click.Context, root: Path, debug: bool, log_format: str) -> None:
       augnes lineage                   the family tree: DOT, GraphML, HTML, SVG
       augnes dashboard build           a static page of the whole run
       augnes doctor                    which sandboxes work here, and why not
+      augnes repair                    after `git reset` or a crash: mend the bot's state
     """
     handler = logging.StreamHandler()
     handler.setFormatter(

@@ -29,6 +29,10 @@ class SelectionConfig(_Section):
     w_advantage: float = Field(0.3, ge=0, le=1)
     w_delta: float = Field(0.2, ge=0, le=1)
     min_improvement: float = Field(0.005, ge=0, le=1)
+    # "absolute": a child must beat its elite's S by min_improvement; "regret": by
+    # min_improvement times the elite's remaining regret (1 − its mean reward_norm), a
+    # margin that shrinks as the elite nears the optimum
+    margin: Literal["absolute", "regret"] = "absolute"
     max_goal_regression: float = Field(0.05, ge=0, le=1)
     max_failure_rate: float = Field(0.2, ge=0, le=1)
     # a child founding an empty niche (a new strategy folder) may trail the elite of the

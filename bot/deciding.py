@@ -184,6 +184,7 @@ def rule_of(s: SelectionConfig, holdout: frozenset[str]) -> Rule:
         s.alpha,
         holdout=holdout,
         found_margin=s.found_margin,
+        margin=s.margin,
     )
 
 

@@ -20,6 +20,7 @@ class Rule:
     # a child founding an empty niche may trail the elite it came from by at most this much
     # mean reward_norm: a new strategy folder on main is no place for a poor variant
     found_margin: float = 0.1
+    margin: str = "absolute"  # or "regret": min_improvement × (1 − elite mean reward_norm)
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ def judge(
 ) -> Decision:
     """Does one child beat its niche elite? (The siblings rule is applied by `decide`.)"""
     elite_s = elite.selection_score if elite else float("-inf")
-    threshold = elite_s + rule.min_improvement
+    scale = 1.0 if rule.margin == "absolute" or elite is None else 1.0 - elite.mean_reward
+    threshold = elite_s + rule.min_improvement * max(0.0, scale)
     s = child.score.selection_score
     if child.invalid:
         return Decision(child.candidate_id, False, child.invalid, threshold)

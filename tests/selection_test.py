@@ -35,6 +35,15 @@ def test_child_must_beat_elite_by_the_margin() -> None:
     assert d.merge is True and d.threshold == 0.51
 
 
+def test_a_regret_margin_shrinks_as_the_elite_nears_the_optimum() -> None:
+    rule = Rule(min_improvement=0.01, margin="regret")
+    far, near = score(0.5), score(0.9)  # remaining regret 0.5 and 0.1
+    assert judge(Entrant("c-1", "n", score(0.504)), far, rule=rule, rng=RNG).merge is False
+    assert judge(Entrant("c-2", "n", score(0.506)), far, rule=rule, rng=RNG).merge is True
+    d = judge(Entrant("c-3", "n", score(0.9011)), near, rule=rule, rng=RNG)
+    assert d.merge is True and abs(d.threshold - 0.901) < 1e-12
+
+
 def test_invalid_or_failing_children_never_merge() -> None:
     rule = Rule(max_failure_rate=0.2)
     elite = score(0.1)

@@ -95,7 +95,7 @@ def suite_of(name: str, *, tuning: bool = False) -> Suite:
         g.model_copy(update={"heldout_seed": (g.heldout_seed or 0) + TUNING_HELDOUT})
         for g in suite.goals
     )
-    return Suite(suite.name, suite.description, suite.episode_seed, goals, suite.problems)
+    return Suite(suite.name, suite.description, suite.episode_seed, goals)
 
 
 def evaluator_of(suite: Suite) -> Callable[[StrategySource, Any], list[Episode]]:
@@ -545,6 +545,7 @@ SENSITIVITY: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "variation.sigma": [(str(v), {"variation": {"sigma": v}}) for v in (0.02, 0.1, 0.2)],
     "variation.adapt_sigma": [("false", {"variation": {"adapt_sigma": False}})],
     "variation.cma_sigma": [(str(v), {"variation": {"cma_sigma": v}}) for v in (0.1, 0.5)],
+    "variation.cma_popsize": [(str(v), {"variation": {"cma_popsize": v}}) for v in (4, 6)],
     "variation.design_points": [(str(v), {"variation": {"design_points": v}}) for v in (0, 16)],
     "variation.restart_after": [(str(v), {"variation": {"restart_after": v}}) for v in (0, 10)],
     "parents.k": [(str(v), {"parents": {"k": v}}) for v in (0.5, 3.0)],
@@ -552,7 +553,18 @@ SENSITIVITY: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "selection.min_improvement": [
         (str(v), {"selection": {"min_improvement": v}}) for v in (0.002, 0.01)
     ],
-    "selection.paired_test": [("true", {"selection": {"paired_test": True}})],
+    "selection.margin": [
+        (f"regret, min_improvement {v}", {"selection": {"margin": "regret", "min_improvement": v}})
+        for v in (0.01, 0.02)
+    ],
+    "selection.paired_test": [
+        ("true", {"selection": {"paired_test": True}}),
+        (
+            "true, min_improvement 0.001",
+            {"selection": {"paired_test": True, "min_improvement": 0.001}},
+        ),
+        ("true, min_improvement 0", {"selection": {"paired_test": True, "min_improvement": 0.0}}),
+    ],
 }
 
 
@@ -660,6 +672,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (about one per core)")
     parser.add_argument("--sensitivity", action="store_true")
+    parser.add_argument(
+        "--only",
+        metavar="KEYS",
+        help="with --sensitivity: only these settings (comma-separated, e.g. "
+        "selection.paired_test), beside the defaults",
+    )
     parser.add_argument("--ceilings", type=int, metavar="EVALUATIONS", nargs="?", const=600)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
@@ -681,6 +699,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             variants = [("defaults", "", {})] + [
                 (f"{key} = {label}", key, change)
                 for key, options in SENSITIVITY.items()
+                if not args.only or key in args.only.split(",")
                 for label, change in options
             ]
             jobs = [

@@ -42,13 +42,15 @@ def longest_stall(merged_at: list[int], generations: int) -> tuple[int, int]:
     return best
 
 
-def one(seed: int, generations: int) -> dict[str, Any]:
+def one(seed: int, generations: int, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     suite = suite_of("binpacking")
     evaluate = evaluator_of(suite)
     seeds = seeds_of(suite)
     full = max(sum(g.episodes for g in suite.goals_for(s.manifest.suites)) for s in seeds.values())
     budget = Budget(suite, evaluate, full, float("inf"))
-    loop = MemoryLoop(config_of("binpacking", seed, {}), suite, dict(seeds), budget.run)
+    loop = MemoryLoop(
+        config_of("binpacking", seed, overrides or {}), suite, dict(seeds), budget.run
+    )
     merged_at: list[int] = []
     excess: list[float] = []
     for _ in range(generations + 1):
@@ -75,11 +77,25 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--generations", type=int, default=20)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "stalls.json")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=JSON",
+        help="a setting other than the default, e.g. selection.min_improvement=0.001",
+    )
     args = parser.parse_args()
+    overrides: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not (sep and dot):
+            parser.error(f"--set {item!r}: write SECTION.KEY=VALUE")
+        overrides.setdefault(section, {})[name] = json.loads(value)
     started = time.perf_counter()
     runs = []
     for seed in range(1, args.seeds + 1):
-        r = one(seed, args.generations)
+        r = one(seed, args.generations, overrides)
         print(f"seed {seed}: merged at {r['merged_at']}, longest stall {r['longest_stall']} "
               f"from g{r['stall_from']} at {r['excess_at_stall']} %", flush=True)  # fmt: skip
         runs.append(r)
@@ -87,6 +103,7 @@ def main() -> None:
     out = {
         "generations": args.generations,
         "mutations": MUTATIONS,
+        "settings": overrides,
         "runs": runs,
         "longest_stall": {"median": statistics.median(stalls), "max": max(stalls)},
         "seconds": round(time.perf_counter() - started, 1),
