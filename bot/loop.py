@@ -83,6 +83,7 @@ class Loop(Planning, Proposing, Evaluating, Deciding, Recording):
         progress, and commit, push and open its candidates. Nothing is evaluated here.
         `remaining` more generations are to follow this one (the select job chains them)."""
         with locked(self.repo.state_dir / "writer.lock", wait=False):
+            self._reconcile()  # a generation in progress whose base is gone: anew
             journal = journals.load(self.ws.journal_path)
             if journal is None:
                 journal = self.plan(mutations=mutations)
