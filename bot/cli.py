@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import click
 
 from bot import __version__
+from bot.errors import EXIT_CODES
 
 EXIT_UNEXPECTED = 3
 F = TypeVar("F", bound=Callable[..., Any])
@@ -93,7 +94,12 @@ class AugnesGroup(click.Group):
             ctx.exit(EXIT_UNEXPECTED)
 
 
-@click.group(cls=AugnesGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=AugnesGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="\b\nExit codes:\n"
+    + "\n".join(f"  {code:>2}  {meaning}" for code, meaning in EXIT_CODES.items()),
+)
 @click.version_option(__version__, prog_name="augnes")
 @click.option(
     "-C",
@@ -121,6 +127,7 @@ def cli(ctx: click.Context, root: Path, debug: bool, log_format: str) -> None:
 
     \b
     Start here:
+      augnes init                      make this repository evolvable (example included)
       augnes demo                      run the loop on a scratch clone of this repository
       augnes run -g 5 -m 4             evolve here: 5 generations of 4 mutations
       augnes status                    open candidates, elites, the last generation

@@ -6,6 +6,23 @@ from pathlib import Path
 
 import click
 
+# Every exit code the command line uses, and what it means (README "Exit codes", `--help`).
+EXIT_CODES = {
+    0: "done",
+    1: "the work failed as reported (e.g. `stats --recompute` found differences)",
+    2: "invalid configuration, manifest, goal file or command line",
+    3: "unexpected error: a bug; the traceback is in ~/.cache/augnes/last-error.log",
+    4: "a git operation failed (not a repository, a missing branch, a ref moved)",
+    5: "the forge refused an operation (pull request, merge, push)",
+    6: "a strategy broke the sandbox rules",
+    7: "an evaluation could not run",
+    8: "a lineage or state file is unreadable",
+    9: "no sandbox backend can run on this machine (`augnes doctor` says why)",
+    10: "an evaluation artifact was refused",
+    11: "a candidate was refused before evaluation (it changes files outside its folder)",
+    12: "the language model endpoint failed",
+}
+
 
 class AugnesError(click.ClickException):
     """Base of every error the bot reports to a user."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import cli
+from bot.cli import EXIT_UNEXPECTED, cli
 from tests.conftest import ROOT, SEED_STRATEGIES, commit_file, git
 
 COMMANDS = [
@@ -43,6 +43,8 @@ def test_top_level_help_teaches_the_first_steps() -> None:
     assert result.exit_code == 0
     for command in COMMANDS:
         assert command in result.output
+    start = result.output.split("Start here:")[1]
+    assert start.lstrip().startswith("augnes init")  # a new user's first command
 
 
 def test_help_does_not_import_heavy_libraries() -> None:
@@ -207,3 +209,21 @@ def test_json_log_format_writes_one_event_per_line(seeded_repo: Path) -> None:
     decided = [e for e in events if e["event"] == "decided"]
     assert all(e["outcome"].startswith(("merged", "closed")) for e in decided)
     assert [e["generation"] for e in events if e["event"] == "summary"] == [0, 1]
+
+
+def test_every_exit_code_is_listed_in_the_help_and_the_readme() -> None:
+    import bot.artifacts
+    import bot.operators.llm  # noqa: F401  (their errors are AugnesErrors too)
+    from bot.errors import EXIT_CODES, AugnesError
+
+    def below(cls: type[AugnesError]) -> list[type[AugnesError]]:
+        return [cls, *(c for sub in cls.__subclasses__() for c in below(sub))]
+
+    used = {cls.exit_code for cls in below(AugnesError)}
+    assert used <= set(EXIT_CODES) and bot.artifacts.ArtifactError.exit_code in used
+    assert EXIT_UNEXPECTED in EXIT_CODES
+    shown = CliRunner().invoke(cli, ["--help"]).output
+    readme = (ROOT / "README.md").read_text()
+    for code, meaning in EXIT_CODES.items():
+        assert f"{code:>2}  {meaning}" in shown
+        assert f"| {code} | {meaning} |" in readme
