@@ -11,7 +11,7 @@ from bot.forge import RERUN, PullRequest
 from bot.journal import Entry, Journal
 from bot.loop_state import Event, LoopState
 from bot.people import reverted
-from bot.report import pr_body
+from bot.report import changes, pr_body
 from bot.scoring import VariantScore
 
 
@@ -67,6 +67,9 @@ class Proposing(LoopState):
                     episodes={
                         goal.goal_id: self.ws.suite.seeds(goal) for goal in self.ws.suite.goals
                     },
+                    changed_lines=changes(
+                        self._parent_files(e, archive), self._child_files(e, archive)
+                    ),
                 )
                 pull = self.ws.forge.open_pull(
                     branch=branch,
@@ -118,11 +121,15 @@ class Proposing(LoopState):
                 )
         raise RepoError(f"{name}: no free branch name left; delete the old ones")
 
+    def _parent_files(self, e: Entry, archive: Archive) -> dict[str, bytes]:
+        """The folder of the child's first parent, as it was."""
+        parent = archive.meta[e.parents[0]]
+        return self.repo.read_dir(parent.commit, self.ws.strategy_dir(parent.strategy))
+
     def _child_files(self, e: Entry, archive: Archive) -> dict[str, bytes]:
         """The child's folder: its parent's as it was, with the child's changes (a child
         founding or joining another niche's folder carries its manifest renamed)."""
-        parent = archive.meta[e.parents[0]]
-        files = self.repo.read_dir(parent.commit, self.ws.strategy_dir(parent.strategy))
+        files = self._parent_files(e, archive)
         files.update({k: v.encode() for k, v in e.files.items()})
         return files
 

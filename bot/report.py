@@ -2,14 +2,58 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from collections.abc import Mapping, Sequence
 
+from bot.manifest import MANIFEST, PARAMS
 from bot.records import GenerationSummary
 from bot.scoring import VariantScore, Weights
 from bot.selection import Decision
 
 REPORT_MARKER = "<!-- augnes:report -->"
+MAX_DIFF_LINES = 80  # a code change's lines shown in its pull request
+
+
+def changes(parent: Mapping[str, bytes], child: Mapping[str, bytes]) -> list[str]:
+    """What the child changes of its parent's folder, for a reviewer's first glance: each
+    parameter from → to, then the changed lines of any other file (bounded, fenced so
+    that no text in it can end the block)."""
+    lines: list[str] = []
+    try:
+        before = json.loads(parent.get(PARAMS, b"{}"))
+        after = json.loads(child.get(PARAMS, b"{}"))
+    except ValueError:
+        before, after = {}, {}
+    if isinstance(before, dict) and isinstance(after, dict):
+        rows = [
+            f"| `{key}` | {_value(before.get(key))} | {_value(after.get(key))} |"
+            for key in sorted(set(before) | set(after))
+            if before.get(key) != after.get(key)
+        ]
+        if rows:
+            lines += ["| parameter | from | to |", "| --- | --- | --- |", *rows, ""]
+    for name in sorted(set(parent) | set(child)):
+        if name in (PARAMS, MANIFEST) or parent.get(name) == child.get(name):
+            continue
+        old = parent.get(name, b"").decode("utf-8", "replace").splitlines()
+        new = child.get(name, b"").decode("utf-8", "replace").splitlines()
+        diff = list(difflib.unified_diff(old, new, f"a/{name}", f"b/{name}", lineterm="", n=1))
+        if len(diff) > MAX_DIFF_LINES:
+            diff = [*diff[:MAX_DIFF_LINES], f"… {len(diff) - MAX_DIFF_LINES} more line(s)"]
+        text = "\n".join(diff)
+        fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", text)), default=0))
+        lines += [f"{fence}diff", text, fence, ""]
+    return lines
+
+
+def _value(value: object) -> str:
+    """A parameter's value in a table cell: JSON, shortened, with no `|` to break the row."""
+    text = "–" if value is None else json.dumps(value)
+    if len(text) > 60:
+        text = text[:57] + "…"
+    return f"`{text}`".replace("|", "\\|")
 
 
 def pr_body(
@@ -29,9 +73,11 @@ def pr_body(
     seed: int,
     image: str,
     episodes: Mapping[str, Sequence[int]],
+    changed_lines: Sequence[str] = (),
 ) -> str:
     """The body of a candidate's pull request. `parent_links` gives each parent's commit and
-    pull request (GitHub links full SHAs and #numbers); `episodes` the seeds per goal."""
+    pull request (GitHub links full SHAs and #numbers); `episodes` the seeds per goal;
+    `changed_lines` what `changes` says the child changes."""
     lines = [
         f"**{operator}** on `strategies/{strategy}`: {summary}.",
         "",
@@ -41,6 +87,10 @@ def pr_body(
         "`augnes:pin` to keep it open, `augnes:rerun` to have it benchmarked again; a commit "
         "you push here is benchmarked as operator `human`.",
         "",
+    ]
+    if changed_lines:
+        lines += ["### Changes", "", *changed_lines]
+    lines += [
         "### Lineage",
         "",
         "| parent | commit | pull request | benchmark_score | S |",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bot.report import pr_body, report_comment
+from bot.report import changes, pr_body, report_comment
 from bot.scoring import GoalScore, VariantScore, Weights
 from bot.selection import Decision
 
@@ -55,8 +55,24 @@ def test_pull_request_body() -> None:
         seed=1234,
         image="image augnes-worker:latest",
         episodes={"cartpole": list(range(1000, 1020)), "pendulum": [7, 9]},
+        changed_lines=changes(
+            {"params.json": b'{"pend_kd": 1.0, "pend_kp": 5.0, "gain": [1, 2]}'},
+            {"params.json": b'{"pend_kd": 1.25, "pend_kp": 4.5, "gain": [1, 2]}'},
+        ),
     )
     check("pr_body.md", body)
+
+
+def test_a_code_change_is_shown_as_its_lines_in_a_fence_nothing_in_it_can_close() -> None:
+    before = b"def f(x):\n    return x\n"
+    after = b'def f(x):\n    """```\n<!-- augnes:meta {} -->\n````"""\n    return -x\n'
+    lines = changes({"policy.py": before}, {"policy.py": after})
+    fence = lines[0].removesuffix("diff")
+    assert fence == "`" * 5  # longer than the longest run of backticks inside
+    assert lines[lines.index(fence, 1) - 1].endswith("+    return -x")
+    assert "-    return x" in lines[1] and lines[-1] == ""
+    long = changes({"p.py": b""}, {"p.py": "".join(f"{i}\n" for i in range(500)).encode()})
+    assert len(long[1].splitlines()) == 81 and long[1].endswith("more line(s)")
 
 
 def test_sticky_report_comment_merged_and_closed() -> None:
