@@ -419,6 +419,29 @@ def select(obj: AppContext, artifacts: Path, then_dispatch: str | None) -> None:
 
 
 @cli.command()
+@click.option(
+    "--keep",
+    type=click.IntRange(0, 1_000_000),
+    default=10,
+    show_default=True,
+    help="Keep the branches of the last KEEP generations.",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted, delete nothing.")
+@click.pass_obj
+def prune(obj: AppContext, keep: int, dry_run: bool) -> None:
+    """Delete the branches of decided candidates of older generations.
+
+    Merged and closed candidates' branches (augnes/gNNN/...) go, here and on GitHub; open
+    pull requests keep theirs. Every variant keeps its archive ref, so `augnes lineage` and
+    `git log --graph --oneline --all` still show the whole family tree, and
+    `git log --graph --oneline main` the merges into main.
+    """
+    from bot.commands.prune import prune_command
+
+    prune_command(obj, keep=keep, dry_run=dry_run)
+
+
+@cli.command()
 @click.pass_obj
 def repair(obj: AppContext) -> None:
     """Bring the bot's state under .git/augnes/ back in line with the base branch.

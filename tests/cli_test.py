@@ -23,6 +23,7 @@ COMMANDS = [
     "evaluate-candidate",
     "doctor",
     "repair",
+    "prune",
 ]
 
 

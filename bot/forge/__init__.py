@@ -138,3 +138,7 @@ class Forge(Protocol):
     def retract(self, root: Path, refs: Sequence[str]) -> None:
         """Delete `refs` on the forge (and nothing locally)."""
         ...
+
+    def remote_branches(self, root: Path, prefix: str) -> list[str]:
+        """The forge's branches whose names start with `prefix`."""
+        ...

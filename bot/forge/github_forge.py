@@ -432,6 +432,13 @@ class GitHubForge:
     def retract(self, root: Path, refs: Sequence[str]) -> None:
         self.push(root, [f":{ref}" for ref in refs])
 
+    def remote_branches(self, root: Path, prefix: str) -> list[str]:
+        listed = self._git(root, "ls-remote", "--heads", self.remote)
+        names = (line.split("\t", 1)[1] for line in listed.splitlines() if "\t" in line)
+        return [
+            n.removeprefix("refs/heads/") for n in names if n.startswith(f"refs/heads/{prefix}")
+        ]
+
     def _git(self, root: Path, *args: str, check: bool = True) -> str:
         done = subprocess.run(
             ["git", *args], cwd=root, env=self._git_env(), capture_output=True, text=True

@@ -230,6 +230,10 @@ class LocalForge:
     def retract(self, root: Path, refs: Sequence[str]) -> None:
         """Nothing to do: the repository is the forge."""
 
+    def remote_branches(self, root: Path, prefix: str) -> list[str]:
+        """The repository's own: the caller deletes them there."""
+        return []
+
     def dashboard(self, *, title: str, label: str, body: str) -> None:
         """Kept beside the pull requests, as `.git/augnes/forge/dashboard.md`."""
         atomic_write(self.folder.parent / "dashboard.md", f"# {title}\n\n{body}".encode())
