@@ -33,6 +33,7 @@ class VariantMeta:
     clone: bool = False
     cell: str = ""  # its behaviour cell inside the niche (see cells.py), once evaluated
     hidden_dim: int | None = None
+    failure: str = ""  # why an episode failed, as its worker said it (untrusted text)
 
 
 META_FIELDS = tuple(f.name for f in fields(VariantMeta))

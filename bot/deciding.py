@@ -125,6 +125,7 @@ class Deciding(LoopState):
             if e.parents
             else None,
             note=_note(e),
+            failure=e.failure,
             heldout=(e.heldout, self._heldout_of(journal, elite))
             if e.heldout is not None
             else None,

@@ -224,7 +224,18 @@ class Evaluating(Learning):
         self, journal: Journal, e: Entry, outcome: Outcome, archive: Archive, done: int
     ) -> None:
         e.clone = outcome.clone
+        e.failure = outcome.failure
         self._record(journal, e, outcome.episodes, outcome.early, outcome.seconds, archive)
+        if outcome.failure:
+            self.emit(
+                Event(
+                    "failure",
+                    journal.generation,
+                    e.candidate_id,
+                    outcome.failure,
+                    operator=e.operator,
+                )
+            )
         bench = max(
             (j.benchmark_score for j in archive.by_variant().get(e.candidate_id, [])),
             default=0.0,
@@ -259,7 +270,13 @@ class Evaluating(Learning):
                 src.params,
                 self.ws.suite.descriptors,
             )
-            archive.update(e.candidate_id, early_stopped=early, clone=e.clone and early, cell=cell)
+            archive.update(
+                e.candidate_id,
+                early_stopped=early,
+                clone=e.clone and early,
+                cell=cell,
+                failure=e.failure,
+            )
             e.cell = cell
         append_jsonl(self.ws.pending_path, fresh)
         if e.pr is not None:

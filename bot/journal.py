@@ -41,6 +41,7 @@ class Entry(BaseModel):
     evaluated: bool = False
     early_stopped: bool = False
     clone: bool = False  # stopped after stage one: its results equalled its parent's
+    failure: str = ""  # why an episode failed, as its worker said it (bounded)
     cell: str = ""  # its behaviour cell, once evaluated
     # a CMA-ES sample: the niche whose run asked for it, and its place in the population
     cma_niche: str | None = None

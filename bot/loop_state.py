@@ -187,4 +187,5 @@ def meta_of(e: Entry, generation: int) -> VariantMeta:
         clone=e.clone,
         cell=e.cell,
         hidden_dim=e.hidden_dim,
+        failure=e.failure,
     )

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 Plan = tuple[tuple[Goal, tuple[int, ...], int], ...]  # (goal, episode seeds, first episode)
 
 
+MAX_REASON = 2000  # characters of a failure's reason kept and shown
+
+
 @dataclass(frozen=True)
 class Job:
     candidate_id: str
@@ -52,6 +55,8 @@ class Outcome:
     seconds: float  # inside episodes
     transitions: dict[str, Transitions] | None = None
     clone: bool = False  # stage one equalled its parent's, episode for episode
+    # why an episode failed, as the strategy's worker said it (kind: its last lines)
+    failure: str = ""
 
 
 def is_clone(episodes: Sequence[Episode], parent: Mapping[tuple[str, int], float]) -> bool:
@@ -116,9 +121,23 @@ def run_job(
         transitions=transitions,
     ) as session:
         episodes, stop = run_stages(job, session.run)
+        kind, message = session.last_failure or ("", "")
         return Outcome(
-            episodes, stop is not None, session.episode_seconds, transitions, stop == "clone"
+            episodes,
+            stop is not None,
+            session.episode_seconds,
+            transitions,
+            stop == "clone",
+            failure=failure_reason(kind, message),
         )
+
+
+def failure_reason(kind: str, message: str) -> str:
+    """`kind: message` bounded to its last 2 kB (a traceback's last frames), or ""."""
+    if not kind:
+        return ""
+    text = f"{kind}: {message.strip()}" if message.strip() else kind
+    return text if len(text) <= MAX_REASON else "…" + text[-(MAX_REASON - 1) :]
 
 
 def merge_transitions(into: dict[str, Transitions], rows: Mapping[str, Transitions]) -> None:

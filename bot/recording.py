@@ -213,6 +213,7 @@ class Recording(Learning):
                 decisions=decisions,
                 base=self.ws.base,
                 heldout={cid: h.score for cid, h in heldout.items()},
+                failures={e.candidate_id: e.failure for e in journal.entries if e.failure},
             ),
         )
 

@@ -81,6 +81,9 @@ class VariantStats(_Record):
     early_stopped: bool = False
     clone: bool = False  # stopped after stage one as a clone of its parent
     cell: str = ""  # its behaviour cell inside the niche
+    # why an episode failed, as the strategy's worker said it: untrusted text, shown only
+    # through report.untrusted_block
+    failure: str = ""
     status: Status
     decision: str = ""
     pr: int | None = None

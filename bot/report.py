@@ -16,6 +16,25 @@ REPORT_MARKER = "<!-- augnes:report -->"
 MAX_DIFF_LINES = 80  # a code change's lines shown in its pull request
 
 
+CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def untrusted_text(text: str) -> str:
+    """Text a strategy wrote (a traceback, a message), safe on a terminal and in Markdown:
+    no control characters or terminal escapes, no HTML comment (so nothing can pass for the
+    bot's `augnes:meta` footer or report marker), and no `@` that could mention anyone."""
+    text = CONTROL.sub("", text)
+    return text.replace("<!--", "<\u200b!--").replace("-->", "--\u200b>").replace("@", "@\u200b")
+
+
+def untrusted_block(text: str) -> list[str]:
+    """`untrusted_text` in a fenced code block no text inside can close: links, images and
+    HTML inside it stay plain text."""
+    safe = untrusted_text(text)
+    fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", safe)), default=0))
+    return [f"{fence}text", safe, fence]
+
+
 def changes(parent: Mapping[str, bytes], child: Mapping[str, bytes]) -> list[str]:
     """What the child changes of its parent's folder, for a reviewer's first glance: each
     parameter from → to, then the changed lines of any other file (bounded, fenced so
@@ -155,13 +174,18 @@ def report_comment(
     paired: Mapping[str, tuple[float, float, int]] | None = None,
     note: str = "",
     heldout: tuple[float, float | None] | None = None,
+    failure: str = "",
 ) -> str:
     """The sticky report. `paired` gives, per goal, the paired difference to the parent on
     the same seeds with its 95 % half-width and the number of pairs; `note` says why this
-    pull request was benchmarked again (a person's commit, augnes:rerun)."""
+    pull request was benchmarked again (a person's commit, augnes:rerun); `failure` what the
+    strategy's worker said when an episode failed (shown as untrusted text)."""
     lines = [REPORT_MARKER, f"### Benchmark report for `{candidate}`", ""]
     if note:
         lines += [note, ""]
+    if failure:
+        lines += ["**Why episodes failed**, as the strategy's worker said it:", ""]
+        lines += [*untrusted_block(failure), ""]
     lines += [
         "| goal | parent | child | Δ (95 % interval, paired) | episodes |",
         "| --- | --- | --- | --- | --- |",
@@ -226,6 +250,7 @@ def dashboard(
     decisions: Sequence[tuple[str, bool, str]],
     base: str,
     heldout: Mapping[str, float] | None = None,
+    failures: Mapping[str, str] | None = None,
 ) -> str:
     """The dashboard issue's body, rewritten after every generation: where the run is, the
     leaderboard, what this generation selected and rejected (with the reason), and regret
@@ -260,6 +285,8 @@ def dashboard(
             f"| `{cid}` | {'selected' if merged else 'rejected'}: {reason} |"
             for cid, merged, reason in decisions
         ]
+    for cid, reason in sorted((failures or {}).items()):
+        lines += ["", f"### Why `{cid}` failed", "", *untrusted_block(reason)]
     lines += ["", "### Regret per goal", "", "| goal | avg_regret |", "| --- | --- |"]
     lines += [f"| {goal} | {v:.4f} |" for goal, v in sorted(summary.avg_regret.items())]
     lines += ["", f"lineage/ on `{base}` holds every judgment; `augnes stats` reads it."]

@@ -12,7 +12,10 @@ from bot.cli import AppContext, pipe_safe
 from bot.commands.tables import table
 from bot.loop import Event, Loop
 from bot.records import GenerationSummary
+from bot.report import untrusted_text
 from bot.workspace import Workspace
+
+SHOWN_LINES = 8  # of a failure's reason, on the terminal (status and reports show it whole)
 
 
 class ProgressReporter:
@@ -39,6 +42,12 @@ class ProgressReporter:
             self.notes.append(f"  {event.candidate}: {event.detail}")
         elif event.kind == "problem":
             self.notes.append(f"  warning: {event.detail}")
+        elif event.kind == "failure":  # the worker's words, its last lines
+            lines = untrusted_text(event.detail).splitlines()
+            shown = lines[-SHOWN_LINES:]
+            more = f" (last {len(shown)} of {len(lines)} lines)" if len(lines) > len(shown) else ""
+            self.notes.append(f"  {event.candidate}: episodes failed{more}:")
+            self.notes += [f"    | {line}" for line in shown]
         elif event.kind == "search":
             self.notes.append(f"  search: {event.detail}")
         elif event.kind == "heldout":

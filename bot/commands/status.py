@@ -9,10 +9,12 @@ import click
 
 from bot import journal as journals
 from bot.cli import AppContext
+from bot.commands.run import SHOWN_LINES
 from bot.commands.tables import table
 from bot.forge import PullRequest
 from bot.manifest import reachable_cells
 from bot.records import StrategyStatsFile
+from bot.report import untrusted_text
 from bot.workspace import Workspace
 
 
@@ -108,6 +110,11 @@ def status_command(obj: AppContext, *, as_json: bool, niches: bool = False) -> N
     opened = _open(pulls)
     counts = {s: sum(1 for p in pulls if p.state == s) for s in ("open", "merged", "closed")}
     last = stats.generations[-1] if stats and stats.generations else None
+    failed = {  # the last generation's variants whose episodes failed, and why
+        cid: v.failure
+        for cid, v in sorted((stats.variants if stats else {}).items())
+        if v.failure and last is not None and v.generation == last.generation
+    }
     if as_json:
         data = {
             "base": ws.base,
@@ -119,6 +126,7 @@ def status_command(obj: AppContext, *, as_json: bool, niches: bool = False) -> N
             "elites": elites,
             "last_generation": last.model_dump(mode="json") if last else None,
             "problems": ws.problems,
+            "failures": failed,
         }
         click.echo(json.dumps(data, indent=2))
         return
@@ -163,6 +171,11 @@ def status_command(obj: AppContext, *, as_json: bool, niches: bool = False) -> N
                 else ""
             )
         )
+    for cid, reason in failed.items():
+        lines = untrusted_text(reason).splitlines()
+        click.echo(f"  {cid}: episodes failed; the worker's last words:")
+        for line in lines[-SHOWN_LINES:]:
+            click.echo(f"    | {line}")
     if opened:
         click.echo()
         click.echo("open candidates:")
