@@ -21,6 +21,7 @@ from bot.lineage_files import load_json
 from bot.lineage_graph import to_svg
 from bot.plots import Panel, figure
 from bot.records import RegretFile, StrategyStatsFile
+from bot.report import untrusted_text
 from bot.workspace import Workspace
 from bot.world_model.capacity import CapacityFile, capacity_figure
 from bot.world_model.store import WorldModelStatsFile
@@ -79,6 +80,8 @@ def build_site(lineage: Lineage, out: Path) -> list[Path]:
         _section("lineage", "Lineage", _lineage(stats)),
         _section("leaderboard", "Leaderboard", _leaderboard(stats)),
     ]
+    if failures := _failures(stats):  # only when the last generation had any
+        sections.append(_section("failures", "Why episodes failed", failures))
     last = stats.generations[-1] if stats.generations else None
     head = (
         f"generation {stats.generation} · {len(stats.variants)} variants · best S "
@@ -262,6 +265,17 @@ def _leaderboard(stats: StrategyStatsFile) -> str:
         "<th>benchmark_score</th><th>held-out</th><th>avg_regret</th><th>generation</th></tr>"
         f"{rows}</table><p>held-out: benchmark_score on the suite's held-out seeds, which no "
         "selection reads (evaluated when a variant becomes an elite)</p>"
+    )
+
+
+def _failures(stats: StrategyStatsFile) -> str:
+    """The last generation's variants whose episodes failed, with their workers' words
+    (untrusted text: escaped, in <pre>)."""
+    return "".join(
+        f"<h3><code>{escape(v.candidate_id)}</code> ({escape(v.strategy)})</h3>"
+        f"<pre>{escape(untrusted_text(v.failure))}</pre>"
+        for _, v in sorted(stats.variants.items())
+        if v.failure and v.generation == stats.generation
     )
 
 

@@ -81,3 +81,12 @@ def test_a_strategy_that_raises_at_import_says_why_everywhere(seeded_repo: Path)
     board = (seeded_repo / ".git" / "augnes" / "forge" / "dashboard.md").read_text()
     assert "### Why `c-" in board and "RuntimeError: boom" in board
     assert "<!--" not in board
+
+    site = seeded_repo / "site"
+    built = CliRunner().invoke(
+        cli, ["-C", str(seeded_repo), "dashboard", "build", "--out", str(site)]
+    )
+    assert built.exit_code == 0, built.output
+    page = (site / "index.html").read_text()
+    assert 'id="failures"' in page and "RuntimeError: boom" in page
+    assert "<!-- augnes:meta" not in page and "<img" not in page  # escaped, never markup
