@@ -103,7 +103,8 @@ def judge(
         return Decision(
             child.candidate_id,
             False,
-            f"S {s:.4f} below the niche elite's {elite_s:.4f} + margin",
+            f"S {s:.4f} below the threshold {threshold:.4f} (the niche elite's "
+            f"{elite_s:.4f} + margin {threshold - elite_s:.4f})",
             threshold,
         )
     if elite is not None:

@@ -22,10 +22,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 
 def _fmt(value: object) -> str:
-    if isinstance(value, float):  # scores in [0, 1] get 4 places, raw rewards and regrets fewer
+    if isinstance(value, float):  # scores in [-1, 1] get 4 places, raw rewards and regrets fewer
         return (
             f"{value:.4f}"
-            if abs(value) < 1
+            if abs(value) <= 1
             else f"{value:.2f}"
             if abs(value) < 1000
             else f"{value:.1f}"

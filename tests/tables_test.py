@@ -1,0 +1,43 @@
+"""Tables a person can read: one number format per kind of value, only the suite's goals."""
+
+from __future__ import annotations
+
+import random
+
+from bot.commands.run import summary_table
+from bot.commands.tables import table
+from bot.records import GenerationSummary
+from bot.selection import Entrant, Rule, judge
+from tests.selection_test import score
+
+
+def summary(generation: int, regret: dict[str, float]) -> GenerationSummary:
+    return GenerationSummary(
+        generation=generation,
+        run_id="r",
+        evaluated=2,
+        merged=0,
+        closed=2,
+        best_selection_score=0.5,
+        best_benchmark_score=1.0,
+        avg_regret=regret,
+        wall_s=1.0,
+        episode_s=0.5,
+    )
+
+
+def test_scores_share_one_format_whatever_their_value() -> None:
+    shown = table(["a", "b", "c"], [[1.0, 0.9571, -1.0]]).splitlines()[-1].split()
+    assert shown == ["1.0000", "0.9571", "-1.0000"]
+
+
+def test_the_run_table_shows_the_goals_of_the_suite_as_it_is_now() -> None:
+    text = summary_table([summary(3, {"cartpole": 1.0, "tiers": 2.0}), summary(4, {"tiers": 2.0})])
+    assert "regret:tiers" in text and "regret:cartpole" not in text
+
+
+def test_a_rejection_says_the_threshold_it_missed() -> None:
+    d = judge(Entrant("c-1", "n", score(0.5025)), score(0.5025), rule=Rule(), rng=random.Random(0))
+    assert (
+        d.reason == "S 0.5025 below the threshold 0.5075 (the niche elite's 0.5025 + margin 0.0050)"
+    )
