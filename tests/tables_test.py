@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
+from click.testing import CliRunner
+
+from bot.cli import cli
 from bot.commands.run import summary_table
 from bot.commands.tables import table
+from bot.loop import Loop
 from bot.records import GenerationSummary
 from bot.selection import Entrant, Rule, judge
+from bot.workspace import Workspace
+from tests.conftest import git
 from tests.selection_test import score
 
 
@@ -41,3 +48,14 @@ def test_a_rejection_says_the_threshold_it_missed() -> None:
     assert (
         d.reason == "S 0.5025 below the threshold 0.5075 (the niche elite's 0.5025 + margin 0.0050)"
     )
+
+
+def test_status_names_apart_the_elites_of_another_suite(seeded_repo: Path) -> None:
+    Loop(Workspace.open(seeded_repo)).run(generations=0, until=0, mutations=1)
+    pyproject = seeded_repo / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('suite = "control"', 'suite = "binpacking"'))
+    git(seeded_repo, "commit", "-qam", "another suite")
+    result = CliRunner().invoke(cli, ["-C", str(seeded_repo), "status"])
+    assert result.exit_code == 0, result.output
+    assert "0.0000  0.0000" not in result.output
+    assert "not scored in suite binpacking" in result.output and "linear" in result.output

@@ -102,11 +102,14 @@ def status_command(obj: AppContext, *, as_json: bool, niches: bool = False) -> N
         return
     ws = Workspace.open(obj.root)
     main = ws.main_sha()
-    ws.strategies_on(main)  # a strategy folder that cannot be read is listed below
+    scored = ws.strategies_on(main)  # (a folder that cannot be read is listed below)
     stats = ws.committed_stats(main)
     pulls = ws.forge.list_pulls()
     journal = journals.load(ws.journal_path)
-    elites = _elites(stats)
+    everyone = _elites(stats)
+    # a strategy of another suite has no score in this one: named apart, not as 0.0000
+    elites = {n: e for n, e in everyone.items() if n in scored}
+    elsewhere = sorted(set(everyone) - set(elites))
     opened = _open(pulls)
     counts = {s: sum(1 for p in pulls if p.state == s) for s in ("open", "merged", "closed")}
     last = stats.generations[-1] if stats and stats.generations else None
@@ -124,6 +127,7 @@ def status_command(obj: AppContext, *, as_json: bool, niches: bool = False) -> N
             "open": opened,
             "pulls": counts,
             "elites": elites,
+            "not_in_suite": elsewhere,
             "last_generation": last.model_dump(mode="json") if last else None,
             "problems": ws.problems,
             "failures": failed,
@@ -156,6 +160,11 @@ def status_command(obj: AppContext, *, as_json: bool, niches: bool = False) -> N
             for n, e in elites.items()
         ]
         click.echo(table(["strategy", "elite", "niche", "S", "benchmark_score", "held-out"], rows))
+        if elsewhere:
+            click.echo(
+                f"not scored in suite {ws.suite.name} (their manifests name other suites, or "
+                f"their folders are gone): {', '.join(elsewhere)}"
+            )
         click.echo(
             "held-out: benchmark_score on the suite's held-out seeds, which no selection reads"
         )
