@@ -128,6 +128,7 @@ def cli(ctx: click.Context, root: Path, debug: bool, log_format: str) -> None:
     \b
     Start here:
       augnes init                      make this repository evolvable (example included)
+      augnes try strategies/NAME       evaluate a strategy folder before committing it
       augnes demo                      run the loop on a scratch clone of this repository
       augnes run -g 5 -m 4             evolve here: 5 generations of 4 mutations
       augnes status                    open candidates, elites, the last generation
@@ -339,6 +340,24 @@ def recommend(obj: AppContext, goal: str, top: int, as_json: bool) -> None:
     from bot.commands.recommend import recommend_command
 
     recommend_command(obj, goal=goal, top=top, as_json=as_json)
+
+
+@cli.command("try")
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+@sandbox_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def try_(obj: AppContext, path: Path, as_json: bool) -> None:
+    """Evaluate a strategy folder of the work tree, committed or not, and compare it.
+
+    PATH is a folder with strategy.toml (e.g. strategies/tiers). It runs on its suites'
+    episodes in the sandbox, like any candidate; the table shows each goal's reward_norm
+    beside the niche elite's, and failures with the worker's last words. No branch, no
+    pull request, nothing recorded.
+    """
+    from bot.commands.trial import try_command
+
+    try_command(obj, path=path, as_json=as_json)
 
 
 @cli.command()

@@ -24,6 +24,7 @@ COMMANDS = [
     "doctor",
     "repair",
     "prune",
+    "try",
 ]
 
 
