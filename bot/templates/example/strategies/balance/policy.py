@@ -2,7 +2,9 @@
 
 Augnes evolves `params.json` (and, with code operators, this file). `make_policy` gets the
 parameters and the goal's description; `act` gets a batch of observations and returns one
-action per row.
+action per row. The example starts badly tuned — `rate_gain` pushes against the pole's fall
+— so that the first `augnes run` has something to find: a merged child within a few
+generations.
 """
 
 from __future__ import annotations
