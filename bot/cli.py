@@ -483,14 +483,23 @@ def repair(obj: AppContext) -> None:
 
 @cli.command()
 @click.option("--force", is_flag=True, help="Overwrite files that exist already.")
+@click.option(
+    "--template",
+    type=click.Choice(["control", "cases"]),
+    default="control",
+    show_default=True,
+    help="The example written: control (a CartPole strategy, a gymnasium goal) or cases (a "
+    "line to fit through 41 points, a `cases` goal: input → expected output).",
+)
 @click.pass_obj
-def init(obj: AppContext, force: bool) -> None:
+def init(obj: AppContext, force: bool, template: str) -> None:
     """Make this repository evolvable: the evolve, evaluate and select workflows, the worker
-    image's Dockerfile, an example strategy (strategies/balance) and suite
-    (benchmarks/control), and the [tool.augnes] configuration. Existing files are kept."""
+    image's Dockerfile, an example strategy and suite (strategies/balance and
+    benchmarks/control; with --template cases, strategies/fit and benchmarks/fit), and the
+    [tool.augnes] configuration. Existing files are kept."""
     from bot.commands.init import init_command
 
-    init_command(obj, force=force)
+    init_command(obj, force=force, template=template)
 
 
 @cli.command("evaluate-candidate")

@@ -17,9 +17,11 @@ from bot.repo import Repo
 
 CONFIG = """
 [tool.augnes]
-suite = "control"
+suite = "{suite}"
 seed = 0
 """
+# the example each template writes: its folder under bot/templates/, and its suite
+TEMPLATES = {"control": ("example", "control"), "cases": ("cases", "fit")}
 NEXT_STEPS = """\
 Next, on GitHub (Settings of this repository):
   - Actions → General → Workflow permissions: "Read and write permissions", and tick
@@ -35,14 +37,14 @@ Then press "Run workflow" on the evolve workflow. Labels are created as needed; 
 """
 
 
-def _files() -> dict[str, bytes]:
+def _files(template: str = "control") -> dict[str, bytes]:
     """Repository path → content, from the templates shipped with the package."""
     root = resources.files("bot") / "templates"
     out: dict[str, bytes] = {}
     for name in ("evolve.yml", "evaluate.yml", "select.yml"):
         out[f".github/workflows/{name}"] = (root / "workflows" / name).read_bytes()
     out["benchmarks/sandbox/Dockerfile"] = (root / "sandbox" / "Dockerfile").read_bytes()
-    example = root / "example"
+    example = root / TEMPLATES[template][0]
 
     def walk(node: resources.abc.Traversable, prefix: str) -> None:
         for child in node.iterdir():
@@ -57,14 +59,14 @@ def _files() -> dict[str, bytes]:
     return out
 
 
-def init_command(obj: AppContext, *, force: bool) -> None:
+def init_command(obj: AppContext, *, force: bool, template: str = "control") -> None:
     try:
         repo = Repo(obj.root)
     except RepoError as exc:
         raise RepoError(f"{obj.root}: not a git repository; run `git init` first ({exc})") from None
     top = repo.root
     written, kept = [], []
-    for path, data in sorted(_files().items()):
+    for path, data in sorted(_files(template).items()):
         target = top / path
         if target.exists() and not force:
             kept.append(path)
@@ -72,7 +74,7 @@ def init_command(obj: AppContext, *, force: bool) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         written.append(path)
-    config = CONFIG
+    config = CONFIG.format(suite=TEMPLATES[template][1])
     branch = repo.head_branch()
     if branch and branch != "main":  # the branch the loop evolves: the one checked out
         config += f'base_branch = "{branch}"\n'

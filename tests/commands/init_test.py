@@ -3,6 +3,7 @@ repository evolves, and a second init keeps what is there."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,22 @@ def test_an_initialised_repository_evolves(tmp_path: Path) -> None:
     assert "merged: S " in done.output, done.output
     again = runner.invoke(cli, ["-C", str(repo), "init"], catch_exceptions=False)
     assert "wrote" not in again.output and "kept  strategies/balance/policy.py" in again.output
+
+
+@pytest.mark.slow
+def test_the_cases_template_fits_its_line_in_a_few_generations(tmp_path: Path) -> None:
+    repo = tmp_path / "project"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["-C", str(repo), "init", "--template", "cases"])
+    assert result.exit_code == 0, result.output
+    assert "wrote strategies/fit/policy.py" in result.output
+    assert 'suite = "fit"' in (repo / "augnes.toml").read_text()
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "augnes init --template cases")
+    done = runner.invoke(cli, ["-C", str(repo), "run", "-g", "6", "-m", "4"])
+    assert done.exit_code == 0, done.output
+    stats = json.loads(git(repo, "show", "main:lineage/strategy_stats.json"))
+    first, last = stats["generations"][0], stats["generations"][-1]
+    assert last["best_benchmark_score"] > first["best_benchmark_score"] + 0.3, done.output
