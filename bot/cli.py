@@ -221,6 +221,14 @@ mutations_option = click.option(
     help="Candidates evaluated at once, each in a process of its own; about one per core "
     "(default: [tool.augnes.evaluation] workers, 1).",
 )
+@click.option(
+    "--strategy",
+    "strategies",
+    multiple=True,
+    metavar="NAME",
+    help="Children only of this strategy's variants (repeat for several); every strategy on "
+    "the base branch is still benchmarked when it changes. Default: all of them.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the generation summaries as JSON.")
 @click.pass_obj
 def run(
@@ -229,6 +237,7 @@ def run(
     until: int | None,
     mutations: int,
     workers: int | None,
+    strategies: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Run the evolution loop in this repository, with the local forge.
@@ -247,6 +256,7 @@ def run(
         mutations=mutations,
         workers=workers,
         as_json=as_json,
+        strategies=strategies,
     )
 
 

@@ -74,6 +74,7 @@ class LoopState:
         self.heldout_given: dict[str, list[Episode]] = {}
         self._clock = time.perf_counter()
         self._following = False  # the base branch is checked out: its work tree moves with it
+        self.focus: frozenset[str] = frozenset()  # `run --strategy`: only these have children
 
     def _save(self, journal: Journal) -> None:
         now = time.perf_counter()

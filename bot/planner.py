@@ -75,6 +75,8 @@ class Planner:
     # and CMA-ES samples, and the journal keeps it as planned
     state: SearchState = field(default_factory=SearchState)
     variation: dict[str, dict[str, int]] = field(default_factory=dict)  # per operator
+    # `augnes run --strategy NAME`: children only of these strategies' variants (all if empty)
+    focus: frozenset[str] = frozenset()
     _niche_dirs: dict[str, str] = field(default_factory=dict, init=False)
     _taken: set[str] = field(default_factory=set, init=False)
 
@@ -94,6 +96,7 @@ class Planner:
             if m.status in ("elite", "active")
             and cid not in self.deferred
             and m.strategy in self.sources
+            and (not self.focus or m.strategy in self.focus)
             # a child stopped after stage one (it trailed, or cloned its parent) is no
             # stepping stone: what it shows is its parent's, or worse
             and (m.status == "elite" or not m.early_stopped)

@@ -275,6 +275,7 @@ class Planning(LoopState):
             capacity=self._capacity,
             llm=_Prompting(self),
             state=self.ws.committed_search(main),
+            focus=self.focus,
         )
         entries = planner.children(mutations, planned=planned)
         self._variation = planner.variation

@@ -10,6 +10,7 @@ import click
 
 from bot.cli import AppContext, pipe_safe
 from bot.commands.tables import table
+from bot.errors import ConfigError
 from bot.loop import Event, Loop
 from bot.records import GenerationSummary
 from bot.report import untrusted_text
@@ -134,12 +135,22 @@ def run_command(
     mutations: int,
     as_json: bool,
     workers: int | None = None,
+    strategies: tuple[str, ...] = (),
 ) -> None:
     ws = Workspace.open(obj.root, sandbox=obj.sandbox, workers=workers)
+    if strategies:
+        known = sorted(ws.strategies_on(ws.main_sha()))
+        unknown = sorted(set(strategies) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"--strategy {', '.join(unknown)}: no such strategy of suite {ws.suite.name} "
+                f"on {ws.base}; choose from {', '.join(known)}"
+            )
     reporter: ProgressReporter | JsonEvents = (
         JsonEvents() if obj.log_format == "json" else ProgressReporter()
     )
     loop = Loop(ws, on_event=(lambda e: None) if as_json else pipe_safe(reporter))
+    loop.focus = frozenset(strategies)
     try:
         summaries = loop.run(
             generations=None if until is not None else generations, until=until, mutations=mutations
