@@ -306,6 +306,7 @@ def status(obj: AppContext, niches: bool, as_json: bool) -> None:
     help="Per variation operator: children made, discarded (invalid, duplicate, cached), "
     "evaluated, improved on their parent, merged, and its share of the next children.",
 )
+@click.option("--wide", is_flag=True, help="Every per-goal column, however wide the table.")
 @click.option("--all", "show_all", is_flag=True, help="Every variant, not only the top 20 by S.")
 @click.option(
     "--recompute",
@@ -321,6 +322,7 @@ def stats(
     regret: bool,
     operators: bool,
     show_all: bool,
+    wide: bool,
     recompute: bool,
     as_json: bool,
 ) -> None:
@@ -335,6 +337,7 @@ def stats(
         as_json=as_json,
         operators=operators,
         recompute=recompute,
+        wide=wide,
     )
 
 

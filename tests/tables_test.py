@@ -59,3 +59,14 @@ def test_status_names_apart_the_elites_of_another_suite(seeded_repo: Path) -> No
     assert result.exit_code == 0, result.output
     assert "0.0000  0.0000" not in result.output
     assert "not scored in suite binpacking" in result.output and "linear" in result.output
+
+
+def test_stats_fits_120_columns_unless_asked_wide(seeded_repo: Path) -> None:
+    Loop(Workspace.open(seeded_repo)).run(generations=0, until=0, mutations=1)
+    narrow = CliRunner().invoke(cli, ["-C", str(seeded_repo), "stats"]).output
+    body = narrow.split("\n(")[0]
+    assert max(len(line) for line in body.splitlines()) <= 120
+    assert "per-goal column(s) left out to fit 120 characters: --wide shows them all" in narrow
+    wide = CliRunner().invoke(cli, ["-C", str(seeded_repo), "stats", "--wide"]).output
+    assert "cartpole:regret" in wide and "pendulum:regret" in wide
+    assert max(len(line) for line in wide.splitlines()) > 120

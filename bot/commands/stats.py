@@ -30,6 +30,7 @@ def stats_command(
     as_json: bool,
     operators: bool = False,
     recompute: bool = False,
+    wide: bool = False,
 ) -> None:
     ws = Workspace.open(obj.root)
     main = ws.main_sha()
@@ -119,9 +120,28 @@ def stats_command(
                 *[v.goals[g].avg_regret if g in v.goals else None for g in goals],
             ]
         )
-    click.echo(table(headers, rows))
+    text = table(headers, rows)
+    base = 9  # the columns before the per-goal ones
+    if not wide and _width(text) > WIDTH:  # regret columns go first, then reward_norm ones
+        for keep in (base + len(goals), base):
+            text = table(headers[:keep], [r[:keep] for r in rows])
+            if _width(text) <= WIDTH:
+                break
+        left = len(headers) - len(text.splitlines()[0].split())
+        text += (
+            f"\n({left} per-goal column(s) left out to fit {WIDTH} characters: --wide shows "
+            "them all, --goal GOAL one goal's)"
+        )
+    click.echo(text)
     if not show_all and len(stats.variants) > len(variants):
         click.echo(f"({len(stats.variants) - len(variants)} more; --all shows every variant)")
+
+
+WIDTH = 120  # the table's widest line without --wide
+
+
+def _width(text: str) -> int:
+    return max((len(line) for line in text.splitlines()), default=0)
 
 
 def _operators(records: Mapping[str, OperatorStats], *, as_json: bool) -> None:
