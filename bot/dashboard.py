@@ -71,17 +71,36 @@ def build_site(lineage: Lineage, out: Path) -> list[Path]:
     regret: RegretFile | None = lineage.load("regret.json", RegretFile)
     models: WorldModelStatsFile | None = lineage.load("world_model_stats.json", WorldModelStatsFile)
     capacity: CapacityFile | None = lineage.load("capacity.json", CapacityFile)
+    # a panel with no data yet is left out; a line at the end says which command makes it
+    later = [
+        what
+        for what, absent in (
+            (_missing("world model", "augnes world-model sample && augnes world-model train"),
+             models is None or not models.models),
+            (_missing("capacity sweep", "augnes capacity sweep"), capacity is None),
+        )
+        if absent
+    ]  # fmt: skip
     sections = [
         _section("scores", "Best S and benchmark_score by generation", _scores(stats)),
         _section("regret", "Regret per goal by generation", _regret(regret)),
-        _section("world-model", "World-model error", _world_model(models)),
-        _section("capacity", "Capacity experiments", _capacity(capacity)),
+        *(
+            [_section("world-model", "World-model error", _world_model(models))]
+            if models is not None and models.models
+            else []
+        ),
+        *(
+            [_section("capacity", "Capacity experiments", _capacity(capacity))]
+            if capacity is not None
+            else []
+        ),
         _section("operators", "Operator success", _operators(stats)),
         _section("lineage", "Lineage", _lineage(stats)),
         _section("leaderboard", "Leaderboard", _leaderboard(stats)),
     ]
     if failures := _failures(stats):  # only when the last generation had any
         sections.append(_section("failures", "Why episodes failed", failures))
+    sections += later
     last = stats.generations[-1] if stats.generations else None
     head = (
         f"generation {stats.generation} · {len(stats.variants)} variants · best S "

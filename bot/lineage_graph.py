@@ -266,6 +266,11 @@ def to_svg(graph: nx.DiGraph) -> str:
             f"{escape(n)} · g{d['generation']} · {escape(d['operator'])} · {d['state']} · "
             f"{d['score']:.3f} · {escape(d['summary'])}</title></circle>"
         )
+        if d["state"] == "elite":  # an elite's id and score stay readable without hovering
+            out.append(
+                f'<text class="label" x="{x + _radius(d["score"]) + 3:.1f}" y="{y - 4:.1f}">'
+                f"{escape(n)} {d['score']:.3f}</text>"
+            )
     out += _legend(12, height - 16)
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -17,6 +17,8 @@ from bot.records import RegretFile
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 PANEL_W, PANEL_H = 360, 220
 MARGIN = {"left": 58, "right": 12, "top": 28, "bottom": 40}
+LEGEND_ROW = 13  # pixels a row of the legend takes above the plot
+LETTER_W = 6.0  # a generous width of one character at font-size 10
 
 Point = tuple[float, float]
 
@@ -99,7 +101,21 @@ class Panel:
                 x0, x1 = xticks[0], xticks[-1]
         plot_l, plot_t = left + MARGIN["left"], top + MARGIN["top"]
         plot_w = PANEL_W - MARGIN["left"] - MARGIN["right"]
-        plot_h = PANEL_H - MARGIN["top"] - MARGIN["bottom"]
+        # the legend: a row (or rows) of its own above the plot, never over the curves, and
+        # wrapped inside the panel so no label is clipped
+        legend: list[tuple[float, int, str, str]] = []  # x, row, colour, label
+        x, row = plot_l, 0
+        for i, (label, _) in enumerate(self.series):
+            if not (len(self.series) > 1 or label):
+                continue
+            width = 20 + LETTER_W * len(label) + 10
+            if x + width > plot_l + plot_w and x > plot_l:
+                x, row = plot_l, row + 1
+            legend.append((x, row, COLOURS[i % len(COLOURS)], label))
+            x += width
+        rows = (legend[-1][1] + 1) if legend else 0
+        plot_t += LEGEND_ROW * rows
+        plot_h = PANEL_H - MARGIN["top"] - MARGIN["bottom"] - LEGEND_ROW * rows
 
         def px(x: float) -> float:
             return plot_l + (x - x0) / ((x1 - x0) or 1) * plot_w
@@ -168,14 +184,13 @@ class Panel:
                 f"<title>{escape(label)}: {_num(x)}, {_num(y)}</title></circle>"
                 for x, y in points
             ]
-            if len(self.series) > 1 or label:
-                ly = plot_t + 12 + 13 * i
-                out.append(
-                    f'<line x1="{plot_l + plot_w - 112:.1f}" x2="{plot_l + plot_w - 98:.1f}" '
-                    f'y1="{ly - 4:.1f}" y2="{ly - 4:.1f}" stroke="{colour}" stroke-width="2"/>'
-                    f'<text x="{plot_l + plot_w - 94:.1f}" y="{ly:.1f}" font-size="10">'
-                    f"{escape(label)}</text>"
-                )
+        for lx, row, colour, label in legend:
+            ly = top + MARGIN["top"] + LEGEND_ROW * row + 8
+            out.append(
+                f'<line x1="{lx:.1f}" x2="{lx + 14:.1f}" y1="{ly - 4:.1f}" y2="{ly - 4:.1f}" '
+                f'stroke="{colour}" stroke-width="2"/>'
+                f'<text x="{lx + 18:.1f}" y="{ly:.1f}" font-size="10">{escape(label)}</text>'
+            )
         out.append("</g>")
         return "".join(out)
 

@@ -72,3 +72,36 @@ def test_a_panel_without_its_file_says_which_command_makes_it(
     html = (site / "index.html").read_text()
     assert "augnes world-model sample &amp;&amp; augnes world-model train" in html
     assert "augnes capacity sweep" in html and (site / "data.json").exists()
+
+
+def test_legends_sit_above_the_plot_and_elites_are_labelled() -> None:
+    from bot.lineage_graph import to_svg
+    from bot.plots import MARGIN, PANEL_W, Panel
+
+    panel = Panel(
+        "best S and benchmark_score",
+        series=[
+            ("best S", [(0, 0.3), (1, 0.6)]),
+            ("its held-out benchmark_score", [(0, 0.2), (1, 0.5)]),
+        ],
+    )
+    svg = panel.svg(0, 0)
+    labels = [t for t in svg.split("<text")[1:] if ">its held-out benchmark_score</text>" in t]
+    x = float(labels[0].split('x="')[1].split('"')[0])
+    assert x + 6 * len("its held-out benchmark_score") <= PANEL_W  # not clipped
+    plot_top = float(svg.split("<rect")[1].split('y="')[1].split('"')[0])
+    assert plot_top > MARGIN["top"]  # the plot moved down to make room: no overlap
+
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_node(
+        "c-1234567",
+        generation=1,
+        operator="perturb",
+        state="elite",
+        score=0.9,
+        summary="",
+        strategy="s",
+    )
+    assert ">c-1234567 0.900</text>" in to_svg(graph)
