@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 
 from bot.artifacts import read_evaluation, write_artifact
 from bot.cli import EXIT_UNEXPECTED, cli
-from bot.config import parse_config
+from bot.config import Config, parse_config
 from bot.errors import AugnesError, ConfigError, GoalError, ManifestError
 from bot.evaluator import Episode
-from bot.goals import load_suite, parse_goal
+from bot.goals import Goal, load_suite, parse_goal
 from bot.lineage_files import extend_jsonl, jsonl_line, parse_jsonl
-from bot.manifest import parse_manifest, parse_params
+from bot.manifest import Manifest, parse_manifest, parse_params
 from bot.records import Judgment
 from tests.conftest import ROOT, git
 
@@ -114,13 +114,21 @@ def changed(draw: st.DrawFn, original: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def refused_cleanly(run: Callable[[], object], error: type[AugnesError], source: str) -> None:
-    """`run` returns, or raises `error` whose message starts with `source`."""
+def verdict(
+    run: Callable[[], object], accepted: type, error: type[AugnesError], source: str
+) -> str:
+    """ "accepted" when `run` returns an `accepted`, "refused" when it raises `error` whose
+    message starts with `source`; anything else fails the test."""
     try:
-        run()
+        value = run()
     except error as exc:
         assert exc.message.startswith(source), exc.message
         assert exc.exit_code != EXIT_UNEXPECTED
+        return "refused"
+    except Exception as exc:  # the crash these properties hunt: not the bot's own error
+        pytest.fail(f"{type(exc).__name__} instead of {error.__name__}: {exc}")
+    assert isinstance(value, accepted), value
+    return "accepted"
 
 
 MANIFEST = (ROOT / "strategies" / "linear" / "strategy.toml").read_text()
@@ -141,21 +149,23 @@ CONFIG = {
 @given(changed(CONFIG))
 def test_a_configuration_table_is_accepted_or_named(data: dict[str, Any]) -> None:
     source = "pyproject.toml [tool.augnes]"
-    refused_cleanly(lambda: parse_config(data, source=source), ConfigError, source)
+    assert verdict(lambda: parse_config(data, source=source), Config, ConfigError, source)
 
 
 @FAST
 @given(changed(tomllib.loads(MANIFEST)))
 def test_a_manifest_is_accepted_or_named(data: dict[str, Any]) -> None:
     source = "strategies/linear/strategy.toml"
-    refused_cleanly(lambda: parse_manifest(toml_text(data), source=source), ManifestError, source)
+    parse = lambda: parse_manifest(toml_text(data), source=source)  # noqa: E731
+    assert verdict(parse, Manifest, ManifestError, source)
 
 
 @FAST
 @given(st.text(max_size=200))
 def test_any_text_as_a_manifest_is_accepted_or_named(text: str) -> None:
     source = "strategies/x/strategy.toml"
-    refused_cleanly(lambda: parse_manifest(MANIFEST + text, source=source), ManifestError, source)
+    parse = lambda: parse_manifest(MANIFEST + text, source=source)  # noqa: E731
+    assert verdict(parse, Manifest, ManifestError, source)
 
 
 @FAST
@@ -164,14 +174,27 @@ def test_params_are_accepted_or_named(data: dict[str, Any]) -> None:
     manifest = parse_manifest(MANIFEST, source="m")
     source = "strategies/linear/params.json"
     text = json.dumps(data, allow_nan=True)
-    refused_cleanly(lambda: parse_params(text, manifest, source=source), ManifestError, source)
+    parse = lambda: parse_params(text, manifest, source=source)  # noqa: E731
+    assert verdict(parse, dict, ManifestError, source)
 
 
 @FAST
 @given(changed(tomllib.loads(GOAL)))
 def test_a_goal_file_is_accepted_or_named(data: dict[str, Any]) -> None:
     source = "benchmarks/control/goals/cartpole.toml"
-    refused_cleanly(lambda: parse_goal(toml_text(data), source=source), GoalError, source)
+    parse = lambda: parse_goal(toml_text(data), source=source)  # noqa: E731
+    assert verdict(parse, Goal, GoalError, source)
+
+
+def test_the_verdict_tells_acceptance_refusal_and_crash_apart() -> None:
+    source = "pyproject.toml [tool.augnes]"
+    good = verdict(lambda: parse_config(CONFIG, source=source), Config, ConfigError, source)
+    bad = verdict(lambda: parse_config({"suite": 5}, source=source), Config, ConfigError, source)
+    assert (good, bad) == ("accepted", "refused")
+    with pytest.raises(pytest.fail.Exception, match="KeyError instead of ConfigError"):
+        verdict(lambda: {}["x"], Config, ConfigError, source)
+    with pytest.raises(AssertionError):  # refused, but without naming the file
+        verdict(lambda: parse_config({"suite": 5}, source="x"), Config, ConfigError, source)
 
 
 def judgment(n: int) -> Judgment:
@@ -252,10 +275,11 @@ def test_an_evaluation_artifact_is_accepted_or_named(
     raw, suite = artifact
     path = tmp_path / "evaluation-c-0000001.json"
     path.write_text(json.dumps(data.draw(changed(raw)), allow_nan=True))
-    refused_cleanly(
+    assert verdict(
         lambda: read_evaluation(
             path, suite=suite, candidate="c-0000001", commit="1" * 40, harness="2" * 40
         ),
+        tuple,
         AugnesError,
         path.name,
     )
