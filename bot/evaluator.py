@@ -659,23 +659,41 @@ def strategy_session(
 ) -> Iterator[Session]:
     """`strategy` as it is at `commit`, exported to a temporary folder and run by a worker
     of `sandbox` with the workspace's evaluation settings (an own pool unless given)."""
+    with tempfile.TemporaryDirectory(prefix="augnes-session-") as tmp:
+        where = Path(tmp) / strategy
+        ws.repo.export_dir(commit, ws.strategy_dir(strategy), where)
+        with folder_session(
+            ws, sandbox, where, pool=pool, models=models, transitions=transitions
+        ) as session:
+            yield session
+
+
+@contextlib.contextmanager
+def folder_session(
+    ws: Workspace,
+    sandbox: Sandbox,
+    where: Path,
+    *,
+    pool: EnvPool | None = None,
+    models: Callable[[str], Any] | None = None,
+    transitions: dict[str, Transitions] | None = None,
+) -> Iterator[Session]:
+    """The strategy folder `where` (a copy the worker may see) run by a worker of `sandbox`
+    with the workspace's evaluation settings (an own pool unless given)."""
     own = pool is None
     envs = pool if pool is not None else EnvPool()
     ev = ws.config.evaluation
     try:
-        with tempfile.TemporaryDirectory(prefix="augnes-session-") as tmp:
-            where = Path(tmp) / strategy
-            ws.repo.export_dir(commit, ws.strategy_dir(strategy), where)
-            with Session(
-                sandbox,
-                where,
-                envs,
-                reply_timeout=ev.reply_timeout_s,
-                start_timeout=ev.start_timeout_s,
-                models=models,
-                transitions=transitions,
-            ) as session:
-                yield session
+        with Session(
+            sandbox,
+            where,
+            envs,
+            reply_timeout=ev.reply_timeout_s,
+            start_timeout=ev.start_timeout_s,
+            models=models,
+            transitions=transitions,
+        ) as session:
+            yield session
     finally:
         if own:
             envs.close()

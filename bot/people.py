@@ -15,6 +15,15 @@ from bot.manifest import PARAMS
 from bot.repo import BOT_NAME, Repo
 
 
+def _people(repo: Repo, *, since: str, until: str, folder: str) -> list[str]:
+    """The commits of people (not the bot) that change `folder` after `since`, oldest first."""
+    return [
+        sha
+        for sha, author in repo.commits_touching(since=since, until=until, path=folder)
+        if author != BOT_NAME
+    ]
+
+
 def _params(repo: Repo, commit: str, folder: str) -> dict[str, object]:
     data = repo.read_file(commit, f"{folder}/{PARAMS}")
     try:
@@ -30,11 +39,7 @@ def reverted(
     """What merging `child` (the folder's files) into `base` would set back of what people
     committed to `folder` since `parent` (the commit the child's folder comes from), as
     phrases: "`letter_max` 300 → 92, set by a person in abc1234"."""
-    people = [
-        sha
-        for sha, author in repo.commits_touching(since=parent, until=base, path=folder)
-        if author != BOT_NAME
-    ]
+    people = _people(repo, since=parent, until=base, folder=folder)
     if not people:
         return []
     set_by: dict[str, str] = {}  # a params key, or a file name: the last person commit
@@ -73,11 +78,7 @@ def changed_since(repo: Repo, *, base: str, main: str, folders: set[str]) -> dic
         return {}
     out = {}
     for folder in sorted(folders):
-        people = [
-            sha
-            for sha, author in repo.commits_touching(since=base, until=main, path=folder)
-            if author != BOT_NAME
-        ]
+        people = _people(repo, since=base, until=main, folder=folder)
         if people:
             out[folder] = people[-1]
     return out

@@ -31,8 +31,13 @@ def untrusted_block(text: str) -> list[str]:
     """`untrusted_text` in a fenced code block no text inside can close: links, images and
     HTML inside it stay plain text."""
     safe = untrusted_text(text)
-    fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", safe)), default=0))
+    fence = _fence(safe)
     return [f"{fence}text", safe, fence]
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in `text`, so nothing inside closes it."""
+    return "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", text)), default=0))
 
 
 def changes(parent: Mapping[str, bytes], child: Mapping[str, bytes]) -> list[str]:
@@ -62,7 +67,7 @@ def changes(parent: Mapping[str, bytes], child: Mapping[str, bytes]) -> list[str
         if len(diff) > MAX_DIFF_LINES:
             diff = [*diff[:MAX_DIFF_LINES], f"… {len(diff) - MAX_DIFF_LINES} more line(s)"]
         text = "\n".join(diff)
-        fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", text)), default=0))
+        fence = _fence(text)
         lines += [f"{fence}diff", text, fence, ""]
     return lines
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.candidates import archive_ref
 from bot.errors import RepoError
 from bot.evaluator import Episode, strategy_session
+from bot.goals import Goal
 from bot.heldout import heldout_plan
 from bot.sandbox import open_sandbox
 from bot.scoring import benchmark_score, reward_norm
@@ -53,6 +55,19 @@ def run_suite_and_heldout(
         sandbox.close()
 
 
+def goal_means(episodes: Sequence[Episode], goals: Sequence[Goal]) -> dict[str, float]:
+    """Per goal, the mean reward_norm of its episodes (0 for a goal with none)."""
+    means = {}
+    for goal in goals:
+        norms = [
+            reward_norm(e.reward, min_reward=goal.min_reward, optimal_reward=goal.optimal_reward)
+            for e in episodes
+            if e.goal_id == goal.goal_id
+        ]
+        means[goal.goal_id] = sum(norms) / len(norms) if norms else 0.0
+    return means
+
+
 def replay(ws: Workspace, candidate: str) -> Replay:
     main = ws.main_sha()
     stats = ws.committed_stats(main)
@@ -64,16 +79,8 @@ def replay(ws: Workspace, candidate: str) -> Replay:
         )
     variant = stats.variants[candidate]
     episodes = run_suite(ws, commit, variant.strategy)
-    means: dict[str, float] = {}
-    for goal in ws.goals_for(ws.read_strategy(commit, variant.strategy).manifest):
-        norms = [
-            reward_norm(e.reward, min_reward=goal.min_reward, optimal_reward=goal.optimal_reward)
-            for e in episodes
-            if e.goal_id == goal.goal_id
-        ]
-        means[goal.goal_id] = sum(norms) / len(norms) if norms else 0.0
-    scored = {g.goal_id for g in ws.goals_for(ws.read_strategy(commit, variant.strategy).manifest)}
-    weights = {g: w for g, w in ws.suite.scored_weights().items() if g in scored}
+    means = goal_means(episodes, ws.goals_for(ws.read_strategy(commit, variant.strategy).manifest))
+    weights = {g: w for g, w in ws.suite.scored_weights().items() if g in means}
     recorded = {g: s.mean_reward_norm for g, s in variant.goals.items()}
     return Replay(
         candidate,

@@ -14,12 +14,13 @@ from bot.cli import AppContext
 from bot.commands.run import SHOWN_LINES
 from bot.commands.tables import table
 from bot.errors import ManifestError
-from bot.evaluator import EnvPool, Session
+from bot.evaluator import folder_session
 from bot.manifest import read_strategy
 from bot.parallel import failure_reason
 from bot.report import untrusted_text
+from bot.reproduce import goal_means
 from bot.sandbox import open_sandbox
-from bot.scoring import benchmark_score, reward_norm
+from bot.scoring import benchmark_score
 from bot.workspace import Workspace
 from bot.world_model.store import ModelStore
 
@@ -42,34 +43,18 @@ def try_command(obj: AppContext, *, path: Path, as_json: bool) -> None:
     main = ws.main_sha()
     store = ModelStore(ws, main, train_missing=False, generation=-1)
     sandbox = open_sandbox(ws.config.evaluation)
-    ev = ws.config.evaluation
-    pool = EnvPool()
     try:
         with tempfile.TemporaryDirectory(prefix="augnes-try-") as tmp:
-            where = Path(tmp) / folder.name
+            where = Path(tmp) / folder.name  # a copy: the worker never sees the work tree
             shutil.copytree(folder, where, ignore=shutil.ignore_patterns("__pycache__"))
-            with Session(
-                sandbox,
-                where,
-                pool,
-                reply_timeout=ev.reply_timeout_s,
-                start_timeout=ev.start_timeout_s,
-                models=store.feed(manifest.capacity(params)),
+            with folder_session(
+                ws, sandbox, where, models=store.feed(manifest.capacity(params))
             ) as session:
                 episodes = session.run([(g, ws.suite.seeds(g), 0) for g in goals])
                 kind, message = session.last_failure or ("", "")
     finally:
-        pool.close()
         sandbox.close()
-    means = {
-        g.goal_id: sum(
-            reward_norm(e.reward, min_reward=g.min_reward, optimal_reward=g.optimal_reward)
-            for e in episodes
-            if e.goal_id == g.goal_id
-        )
-        / max(1, sum(1 for e in episodes if e.goal_id == g.goal_id))
-        for g in goals
-    }
+    means = goal_means(episodes, goals)
     weights = {g: w for g, w in ws.suite.scored_weights().items() if g in means}
     score = benchmark_score(means, weights)
     stats = ws.committed_stats(main)
