@@ -107,7 +107,7 @@ class VariationConfig(_Section):
     cma_sigma: float = Field(0.3, gt=0, le=1)
     cma_popsize: int = Field(0, ge=0, le=256)
     # a niche whose children have not merged for this many generations explores again:
-    # half the design again, perturb's step reset, CMA-ES anew with twice the population
+    # half the design again, perturb's step reset (a CMA-ES run ends by its own criteria)
     # (0: never)
     restart_after: int = Field(5, ge=0, le=100_000)
     bandit_floor: float = Field(0.05, ge=0, le=1)  # the least share any operator keeps

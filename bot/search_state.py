@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 TARGET_SUCCESS = 0.2  # the 1/5 success rule
 STEP_DAMPING = 3.0  # per child: a success multiplies the step by exp(0.8/(0.8*3)) ≈ 1.40
 STEP_LIMITS = (0.1, 10.0)  # the step stays within these multiples of variation.sigma
-CMA_PATIENCE = 5  # populations a CMA-ES run is told before a niche's restart may end it
 
 
 class _State(BaseModel):
@@ -191,19 +190,13 @@ def complete_population(cma: CmaState) -> None:
 
 def _restart(name: str, niche: NicheState, variation: VariationConfig) -> str:
     """The niche explores again: a fresh share of the design and the step back to its
-    start. Its CMA-ES run starts anew from the niche's elite — with a doubled population
-    (IPOP) — only once it has been told a few populations: a run that has not had them
-    has not had its chance."""
+    start. Its CMA-ES run goes on: it ends by its own criteria (see operators/cmaes.py)."""
     stalled = niche.stalled
     niche.stalled = 0
     niche.restarts += 1
     niche.step = 1.0
     niche.explore = max(1, variation.design_points // 2)
-    anew = niche.cma is not None and len(niche.cma.told) >= CMA_PATIENCE
-    if anew:
-        niche.cma = None
     return (
         f"niche {name}: no merge for {stalled} generations; exploring again (restart "
-        f"{niche.restarts}: {niche.explore} design point(s), perturb step reset"
-        + (", CMA-ES anew)" if anew else ")")
+        f"{niche.restarts}: {niche.explore} design point(s), perturb step reset)"
     )

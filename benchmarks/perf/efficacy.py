@@ -542,6 +542,10 @@ def run_all(
 
 # ---- the table behind the defaults, and the ceilings -------------------------------------
 SENSITIVITY: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "variation.operators": [
+        (", ".join(ops), {"variation": {"operators": list(ops)}})
+        for ops in (("design", "cma"), ("design", "crossover", "global", "cma"))
+    ],
     "variation.sigma": [(str(v), {"variation": {"sigma": v}}) for v in (0.02, 0.1, 0.2)],
     "variation.adapt_sigma": [("false", {"variation": {"adapt_sigma": False}})],
     "variation.cma_sigma": [(str(v), {"variation": {"cma_sigma": v}}) for v in (0.1, 0.5)],

@@ -6,6 +6,12 @@ is rebuilt by replaying those populations through a fresh CMAEvolutionStrategy t
 from its own seeded generator, so a run that was killed, or continues in another process,
 asks exactly the samples the uninterrupted one would. Engines are kept in memory and
 brought up to date incrementally between generations.
+
+A run ends by pycma's own termination criteria (its step or its results have converged, or
+it stagnates), never because the niche went some generations without a merge: a run needs
+tens of populations to adapt its step and covariance, and one ended after a few never gets
+past its first, near-global spread. The next run starts from the niche's elite with twice
+the population (IPOP).
 """
 
 from __future__ import annotations
@@ -55,16 +61,17 @@ class _Engine:
                 "verbose": -9,
                 "verb_disp": 0,
                 "verb_log": 0,
-                "tolx": 0,
-                "tolfun": 0,
-                "tolfunhist": 0,
-                "tolstagnation": 2**31,
-                "tolflatfitness": 2**31,
-                "tolconditioncov": float("inf"),
             },
         )
         self.told = 0
         self.population = self.es.ask()
+
+    def ended(self) -> bool:
+        """Whether the run has converged or stagnated by pycma's criteria (or its step fell
+        below CONVERGED); the next sample then comes from a new run."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return bool(self.es.stop()) or float(self.es.sigma) < CONVERGED
 
     def catch_up(self, state: CmaState) -> None:
         with warnings.catch_warnings():
@@ -141,7 +148,7 @@ class CmaEs:
         if (
             run is None
             or not _matches(run, manifest)  # the manifest changed under it
-            or (not run.current and float(engine(run).es.sigma) < CONVERGED)
+            or (not run.current and engine(run).ended())
         ):  # a new run, from the niche's elite when there is one
             base = context.elite if context.elite is not None else parents[0]
             run = context.state.cma = start(

@@ -134,6 +134,29 @@ def test_a_resumed_cma_es_run_asks_what_the_uninterrupted_one_asks(told: int) ->
     assert run(told) == run(None)
 
 
+def test_a_run_that_has_ended_gives_way_to_one_with_twice_the_population() -> None:
+    """pycma's own criteria end a run (here: every result the same, a flat fitness); the
+    next sample starts a new run from the niche's elite, its population doubled (IPOP)."""
+    search = SearchState()
+    op = CmaEs(sigma=0.2, popsize=4)
+    elite = {**PARENT, "x": 0.9}
+    populations = 0
+    while search.niche("t").cma_runs < 2:
+        ctx = context(search)
+        ctx.elite = elite
+        child, summary = op.apply(MANIFEST, [PARENT], rng=random.Random(0), context=ctx)
+        run = ctx.state.cma
+        assert run is not None and ctx.slot is not None
+        run.current[ctx.slot] = 1.0  # flat: nothing to learn from
+        if len(run.current) == run.popsize:
+            complete_population(run)
+            populations += 1
+        assert populations < 100, "a flat run never ended"
+    assert (run.popsize, len(run.told), run.current) == (8, 0, [1.0])
+    assert run.x0 == [round(x, 9) for x in to_unit(coordinates(MANIFEST, numeric_only=True), elite)]
+    assert summary.startswith("cma: sample 1/8 of population 1")
+
+
 def test_an_unused_run_is_not_available_once_its_population_is_handed_out() -> None:
     search = SearchState()
     op = CmaEs(sigma=0.2, popsize=3)
