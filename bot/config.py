@@ -55,6 +55,10 @@ class ParentConfig(_Section):
     k: float = Field(1.0, gt=0, le=1000)
     s_mid: float | Literal["median"] = "median"
     mutation_boost: float = Field(2.0, ge=1, le=100)
+    # a strategy whose variants have had fewer children than this (a newly added one) gets
+    # one child a generation until it has them, whatever its S: the weights below would
+    # starve a newcomer that starts behind (up to half of a generation's children; 0: off)
+    newcomer_children: int = Field(3, ge=0, le=1000)
     # the parents' pool: the `pool_size` best variants by S, plus every strategy's elite;
     # a child stopped after stage one (it trailed its elite, or cloned its parent) is never
     # a parent

@@ -207,9 +207,26 @@ class Planner:
         s_mid: float,
         rng: random.Random,
     ) -> list[tuple[ArchiveEntry, int | None]]:
-        """Each child's parent (and island): a share from the best elite (exploit), the
-        rest by DGM weights (explore) — with islands, island by island, each from its own
-        variants and its own best."""
+        """Each child's parent (and island): first a newly added strategy's elite (see
+        `newcomers`), then a share from the best elite (exploit), the rest by DGM weights
+        (explore) — with islands, island by island, each from its own variants and best."""
+        pc = self.config.parents
+        newcomers = self.newcomers(pool, mutations) if pc.policy == "archive" else []
+        rest = self.drawn(pool, best, mutations - len(newcomers), s_mid=s_mid, rng=rng)
+        if pc.islands < 2:
+            return [(e, None) for e in newcomers] + rest
+        # with islands, a newcomer's child joins an island as any child does
+        return [(e, (self.generation + k) % pc.islands) for k, e in enumerate(newcomers)] + rest
+
+    def drawn(
+        self,
+        pool: Sequence[ArchiveEntry],
+        best: ArchiveEntry | None,
+        mutations: int,
+        *,
+        s_mid: float,
+        rng: random.Random,
+    ) -> list[tuple[ArchiveEntry, int | None]]:
         pc = self.config.parents
         if pc.islands < 2 or pc.policy == "best":
             exploit = round(mutations * pc.elite_share) if pc.policy == "archive" else 0
@@ -234,6 +251,32 @@ class Planner:
             )
             out.append((drawn[0], island))
         return out
+
+    def newcomers(self, pool: Sequence[ArchiveEntry], mutations: int) -> list[ArchiveEntry]:
+        """The elites of strategies a person committed whose variants have had fewer than
+        `parents.newcomer_children` children, fewest first: one child each this generation,
+        up to half of the generation's children."""
+        wanted = self.config.parents.newcomer_children
+        if not wanted or mutations < 1:
+            return []
+        meta = self.archive.meta
+        had: dict[str, int] = {}
+        for m in meta.values():
+            if m.parents and m.parents[0] in meta and m.operator != "human":
+                folder = meta[m.parents[0]].strategy
+                had[folder] = had.get(folder, 0) + 1
+        # folders a person committed (their first variant has no parent); a niche the
+        # bot founded is a child's, explored as its parent's family is
+        committed = {m.strategy for m in meta.values() if not m.parents}
+        elites = [
+            e
+            for e in pool
+            if meta[e.candidate_id].status == "elite"
+            and e.niche in committed
+            and had.get(e.niche, 0) < wanted
+        ]
+        elites.sort(key=lambda e: (had.get(e.niche, 0), -e.score, e.candidate_id))
+        return elites[: max(1, mutations // 2)]
 
     def applicable(self, parent: ArchiveEntry, pool: Sequence[ArchiveEntry]) -> list[str]:
         """The enabled operators that can act on this parent."""

@@ -4,6 +4,8 @@ labels augnes:stop and augnes:rerun are obeyed across generations (local forge).
 from __future__ import annotations
 
 import json
+import math
+import tomllib
 from pathlib import Path
 
 from bot.forge import RERUN, STATES, STOP
@@ -55,7 +57,9 @@ def push_as_a_person(repo: Path, branch: str, strategy: str) -> str:
     path = repo / "strategies" / strategy / "params.json"
     params = json.loads(path.read_text())
     key = next(k for k, v in sorted(params.items()) if isinstance(v, float))
-    params[key] = round(params[key] + 0.125, 6)
+    declared = tomllib.loads((path.parent / "strategy.toml").read_text())["params"][key]
+    step = 0.125 if params[key] + 0.125 <= declared.get("max", math.inf) else -0.125
+    params[key] = round(params[key] + step, 6)  # a person's edit inside the declared range
     path.write_text(json.dumps(params, indent=2) + "\n")
     git(repo, "add", str(path))
     git(repo, "commit", "-q", "--author=Ada Person <ada@example.com>", "-m", f"tune {key}")
