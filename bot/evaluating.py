@@ -23,7 +23,7 @@ from bot.journal import Entry, Journal
 from bot.learning import Learning
 from bot.lineage_files import append_jsonl
 from bot.loop_state import Event, _now
-from bot.parallel import Job, Outcome, Workers, merge_transitions, run_job
+from bot.parallel import Job, Outcome, Workers, episodes_of, merge_transitions, run_job
 from bot.records import Judgment
 from bot.sandbox import NoSandbox, Worker, WorkerFailure
 from bot.scoring import SUCCESS_NORM, benchmark_score, regret, reward_norm
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from bot.config import EvaluationConfig
 
 log = logging.getLogger(__name__)
+
+PROGRESS_EVERY = 0.25  # seconds between progress events of one candidate
 
 
 class Evaluating(Learning):
@@ -72,13 +74,15 @@ class Evaluating(Learning):
                 if n + 1 < len(todo):  # start the next worker while this one is evaluated
                     upcoming = prestart(todo[n + 1])
                 self._started(journal, e)
+                job = self._job(e, archive, folders[e.candidate_id])
                 outcome = run_job(
-                    self._job(e, archive, folders[e.candidate_id]),
+                    job,
                     self.sandbox,
                     self.pool,
                     prestarted=_waiting_for(e, current),
                     models=self._feed(e),
                     transitions=self._observing(),
+                    progress=self._progress(journal, e, episodes_of(job)),
                 )
                 done += 1
                 self._finished(journal, e, outcome, archive, done)
@@ -219,6 +223,30 @@ class Evaluating(Learning):
                 operator=e.operator,
             )
         )
+
+    def _progress(self, journal: Journal, e: Entry, total: int) -> Callable[[int], None]:
+        """What the session tells as episodes finish: a `progress` event, at most every
+        PROGRESS_EVERY seconds and when the last one is done."""
+        last = [0.0]
+
+        def told(done: int) -> None:
+            now = time.monotonic()
+            if done < total and now - last[0] < PROGRESS_EVERY:
+                return
+            last[0] = now
+            self.emit(
+                Event(
+                    "progress",
+                    journal.generation,
+                    e.candidate_id,
+                    e.summary,
+                    total,
+                    operator=e.operator,
+                    done=done,
+                )
+            )
+
+        return told
 
     def _finished(
         self, journal: Journal, e: Entry, outcome: Outcome, archive: Archive, done: int

@@ -179,6 +179,7 @@ class Session:
         transitions: dict[str, Transitions] | None = None,
         prestarted: Callable[[], Worker] | None = None,
         models: Callable[[str], Any] | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> None:
         self.sandbox = sandbox
         self.strategy_dir = strategy_dir
@@ -195,6 +196,9 @@ class Session:
         self.episode_seconds = 0.0
         self.exchange_seconds = 0.0  # bin packing: time in the strategy round trips
         self.last_failure: tuple[str, str] | None = None  # kind and message, for reports
+        # told the number of episodes this session has finished, as they finish
+        self.progress = progress
+        self.episodes_done = 0
 
     def __enter__(self) -> Session:
         return self
@@ -238,7 +242,15 @@ class Session:
                 ]
                 episodes += run(goal, seeds, first)
                 self.episode_seconds += time.perf_counter() - started
+                if goal.kind == "binpacking":  # its instances finish together
+                    self._finished(len(seeds))
         return episodes
+
+    def _finished(self, count: int) -> None:
+        if count:
+            self.episodes_done += count
+            if self.progress is not None:
+                self.progress(self.episodes_done)
 
     def _pytest(self, goal: Goal, seeds: Sequence[int], first: int) -> list[Episode]:
         """The suite's test files, run by pytest inside the worker against the strategy's
@@ -290,6 +302,7 @@ class Session:
                     round(time.perf_counter() - started, 6),
                 )
             )
+            self._finished(1)
         return out
 
     def _cases(self, goal: Goal, seeds: Sequence[int], first: int) -> list[Episode]:
@@ -351,6 +364,7 @@ class Session:
                     round(time.perf_counter() - started, 6),
                 )
             )
+            self._finished(1)
         return out
 
     def _run_environments(self, plan: Sequence[tuple[Goal, Sequence[int], int]]) -> list[Episode]:
@@ -470,8 +484,10 @@ class Session:
                 self._drop()
                 return
             offset = 0
+            running = sum(len(b.active) for b in batches)
             for (b, rows), part in zip(sent, parts, strict=True):
                 offset = self._apply(b, rows, part, data, offset)
+            self._finished(running - sum(len(b.active) for b in batches))
             self._request(batches, lane, inflight)
 
     def _request(

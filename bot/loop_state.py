@@ -22,7 +22,8 @@ from bot.world_model.store import ModelStore
 
 @dataclass(frozen=True)
 class Event:
-    # generation | planned | evaluating | evaluated | decided | committed | problem | search
+    # generation | planned | evaluating | progress | evaluated | decided | committed | problem
+    # | search | failure | heldout
     kind: str
     generation: int
     candidate: str | None = None
@@ -30,6 +31,7 @@ class Event:
     total: int = 0
     operator: str = ""  # the candidate's operator, where there is a candidate
     seconds: float | None = None  # evaluated: its episodes; committed: the generation's wall time
+    done: int = 0  # progress: the candidate's episodes finished so far (of `total`)
 
 
 Reporter = Callable[[Event], None]

@@ -87,6 +87,11 @@ def trails(
     return bool(diffs) and sum(diffs) / len(diffs) < -margin
 
 
+def episodes_of(job: Job) -> int:
+    """How many episodes the job runs when no early stop cuts it short."""
+    return sum(len(seeds) for plan in (job.first, job.rest) for _, seeds, _ in plan)
+
+
 def run_stages(job: Job, run: Callable[[Plan], list[Episode]]) -> tuple[list[Episode], str | None]:
     """A job's episodes by `run`, stage by stage: stage one, then the rest unless stage one
     is a clone of the parent's or trails the elite. Returns the episodes and why it stopped
@@ -109,6 +114,7 @@ def run_job(
     prestarted: Callable[[], Worker] | None = None,
     models: Callable[[str], Any] | None = None,
     transitions: dict[str, Transitions] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Outcome:
     with Session(
         sandbox,
@@ -119,6 +125,7 @@ def run_job(
         prestarted=prestarted,
         models=models,
         transitions=transitions,
+        progress=progress,
     ) as session:
         episodes, stop = run_stages(job, session.run)
         kind, message = session.last_failure or ("", "")

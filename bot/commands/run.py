@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,28 +19,54 @@ from bot.report import untrusted_text
 from bot.workspace import Workspace
 
 SHOWN_LINES = 8  # of a failure's reason, on the terminal (status and reports show it whole)
+PLAIN_EVERY = 5.0  # piped output: seconds between lines about one candidate's progress
 
 
 class ProgressReporter:
-    """Turns loop events into a progress bar per generation and a line per decision."""
+    """Turns loop events into progress and a line per decision. On a terminal (rich): a bar
+    of the generation's candidates and one of the current candidate's episodes, with an
+    estimate of the time left; piped: plain lines, a candidate's progress only when it has
+    run PLAIN_EVERY seconds since the last line about it. Decisions and warnings follow
+    each generation."""
 
-    def __init__(self) -> None:
-        self.bar: Any = None
+    def __init__(self, *, terminal: bool | None = None, console: Any = None) -> None:
+        self.terminal = sys.stdout.isatty() if terminal is None else terminal
+        self.console = console
+        self.live: Any = None  # rich's Progress while a generation is under way
+        self.generation_task: Any = None
+        self.candidate_task: Any = None
+        self.label = ""
         self.notes: list[str] = []
+        self._said: dict[str, float] = {}  # piped: when each candidate's progress was told
+        self._began: dict[str, float] = {}
 
     def __call__(self, event: Event) -> None:
         if event.kind == "generation":
             self.close()
-            label = f"g{event.generation:03d} ({event.detail})"
-            self.bar = click.progressbar(
-                length=max(1, event.total),
-                label=label,
-                show_pos=True,
-                item_show_func=lambda item: item,
-            )
-            self.bar.__enter__()
-        elif event.kind == "evaluated" and self.bar is not None:
-            self.bar.update(1, f"{event.candidate} {event.detail}")
+            self.label = f"g{event.generation:03d} ({event.detail})"
+            if self.terminal:
+                self._open(max(1, event.total))
+            else:
+                click.echo(self.label)
+        elif event.kind == "evaluating":
+            self._began[event.candidate or ""] = time.monotonic()
+            if self.live is not None:
+                self.live.reset(
+                    self.candidate_task,
+                    total=None,
+                    description=f"  {event.candidate} {event.operator}",
+                    visible=True,
+                )
+        elif event.kind == "progress":
+            self._progress(event)
+        elif event.kind == "evaluated":
+            if self.live is not None:
+                self.live.update(self.candidate_task, visible=False)
+                self.live.update(
+                    self.generation_task,
+                    advance=1,
+                    description=f"{self.label} {event.candidate} {event.detail}",
+                )
         elif event.kind == "decided":
             self.notes.append(f"  {event.candidate}: {event.detail}")
         elif event.kind == "problem":
@@ -57,10 +85,54 @@ class ProgressReporter:
             self.close()
             click.echo(event.detail)
 
+    def _open(self, candidates: int) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.live = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[unit]}"),
+            TimeRemainingColumn(),
+            console=self.console or Console(),
+            transient=False,
+        )
+        self.live.start()
+        self.generation_task = self.live.add_task(self.label, total=candidates, unit="candidates")
+        self.candidate_task = self.live.add_task("", total=None, visible=False, unit="episodes")
+
+    def _progress(self, event: Event) -> None:
+        if self.live is not None:
+            self.live.update(self.candidate_task, completed=event.done, total=event.total)
+            self.live.refresh()  # events come at most a few times a second: show each
+            return
+        cid = event.candidate or ""
+        now = time.monotonic()
+        if now - self._said.get(cid, self._began.get(cid, now)) < PLAIN_EVERY:
+            return
+        self._said[cid] = now
+        spent = now - self._began.get(cid, now)
+        left = spent / event.done * (event.total - event.done) if event.done else None
+        click.echo(
+            f"  {cid} {event.operator}: {event.done}/{event.total} episodes"
+            + (
+                f", about {left:.0f} s left"
+                if left is not None and event.done < event.total
+                else ""
+            )
+        )
+
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
         for note in self.notes:
             click.echo(note)
         self.notes.clear()
@@ -70,6 +142,8 @@ class JsonEvents:
     """One JSON object per line and event, on standard output (for ELK, Loki, jq)."""
 
     def __call__(self, event: Event) -> None:
+        if event.kind == "progress":  # the JSON log keeps one record per state change
+            return
         record: dict[str, Any] = {
             "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "event": event.kind,
