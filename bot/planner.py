@@ -24,6 +24,7 @@ from bot.operators.cmaes import CmaEs
 from bot.operators.code import InvalidSource, mutate
 from bot.operators.llm import Answer
 from bot.parents import ArchiveEntry, choose_mate, choose_parents
+from bot.report import untrusted_text
 from bot.scoring import VariantScore, median
 from bot.search_state import SearchState, complete_population, fitness, members
 from bot.workspace import StrategySource
@@ -114,6 +115,29 @@ class Planner:
         # take a child's slot and give none
         return [e for e in pool if self.applicable(e, pool)]
 
+    def say_unparented(self, pool: Sequence[ArchiveEntry]) -> None:
+        """A strategy on main none of whose variants may be a parent because its elite
+        failed is said, with the failure's last line: otherwise it only gets no children."""
+        parented = {e.niche for e in pool}
+        for name in sorted(self.sources):
+            if name in parented or (self.focus and name not in self.focus):
+                continue
+            meta = self.archive.meta.get(self.archive.elites.get(name, ""))
+            if meta is None or not meta.failure or meta.status != "archived":
+                continue
+            lines = [line for line in untrusted_text(meta.failure).splitlines() if line.strip()]
+            self.emit(
+                Event(
+                    "problem",
+                    self.generation,
+                    meta.candidate_id,
+                    f"strategy {name} gets no children: its elite {meta.candidate_id} failed "
+                    f"({lines[-1].strip() if lines else 'no reason given'}); fix "
+                    f"{self.config.strategies_dir}/{name}/, check it with `augnes try "
+                    f"{self.config.strategies_dir}/{name}`, and commit",
+                )
+            )
+
     def cell_elites(self, pool: Sequence[ArchiveEntry]) -> dict[str, str]:
         """Per (strategy, behaviour cell), the pool's best variant."""
         meta = self.archive.meta
@@ -130,6 +154,7 @@ class Planner:
         }
         self._taken = set(self.sources)
         pool = self.pool()
+        self.say_unparented(pool)
         pc = self.config.parents
         elites = [e for e in pool if archive.meta[e.candidate_id].status == "elite"]
         best = max(elites, key=lambda e: (e.score, e.candidate_id), default=None)

@@ -90,3 +90,17 @@ def test_a_strategy_that_raises_at_import_says_why_everywhere(seeded_repo: Path)
     page = (site / "index.html").read_text()
     assert 'id="failures"' in page and "RuntimeError: boom" in page
     assert "<!-- augnes:meta" not in page and "<img" not in page  # escaped, never markup
+
+    # a generation later: the failing strategy gets no children, and the run says why;
+    # status still shows its elite's failure
+    later = CliRunner().invoke(
+        cli, ["-C", str(seeded_repo), "run", "-g", "1", "-m", "2", "--strategy", "broken"]
+    )
+    assert later.exit_code == 0, later.output
+    said = [line for line in later.output.splitlines() if "gets no children" in line]
+    assert len(said) == 1, later.output
+    assert said[0].startswith("  warning: strategy broken gets no children: its elite c-")
+    assert "RuntimeError: boom" in said[0] and "augnes try strategies/broken" in said[0]
+    assert "<!--" not in said[0] and not re.search(r"@\w", said[0])
+    status = CliRunner().invoke(cli, ["-C", str(seeded_repo), "status"])
+    assert "RuntimeError: boom" in status.output

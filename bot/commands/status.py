@@ -113,10 +113,12 @@ def status_command(obj: AppContext, *, as_json: bool, niches: bool = False) -> N
     opened = _open(pulls)
     counts = {s: sum(1 for p in pulls if p.state == s) for s in ("open", "merged", "closed")}
     last = stats.generations[-1] if stats and stats.generations else None
-    failed = {  # the last generation's variants whose episodes failed, and why
+    elite_ids = {e["candidate"] for e in elites.values()}
+    failed = {  # the last generation's variants and the elites whose episodes failed, and why
         cid: v.failure
         for cid, v in sorted((stats.variants if stats else {}).items())
-        if v.failure and last is not None and v.generation == last.generation
+        if v.failure
+        and (cid in elite_ids or (last is not None and v.generation == last.generation))
     }
     if as_json:
         data = {
