@@ -5,12 +5,14 @@ plan order as they finish."""
 from __future__ import annotations
 
 import logging
+import queue
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +106,20 @@ class Evaluating(Learning):
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="augnes-models") as here,
         ):
             inline: set[str] = set()  # candidates on this process's thread
+            told: dict[str, Callable[[int], None]] = {}  # each running candidate's progress
+            here_told: queue.SimpleQueue[tuple[str, int]] = queue.SimpleQueue()
+            away_told = workers.progress_queue()
+
+            def drain() -> None:
+                """Progress the candidates told since, on this thread (the reporter's)."""
+                for source in (here_told, away_told):
+                    while True:
+                        try:
+                            cid, done = source.get_nowait()
+                        except queue.Empty:
+                            break
+                        if cid in told:
+                            told[cid](done)
 
             def busy() -> int:
                 return sum(not f.done() for c, f in running.items() if c not in inline)
@@ -117,24 +133,38 @@ class Evaluating(Learning):
                         return
                     waiting.pop(0)
                     self._started(journal, nxt)
+                    cid = nxt.candidate_id
                     job = self._job(nxt, archive, self._export(nxt, stack))
+                    told[cid] = self._progress(journal, nxt, episodes_of(job))
                     models = self._feed(nxt)
                     if models is not None:  # in this process, on a thread of its own
-                        inline.add(nxt.candidate_id)
-                        running[nxt.candidate_id] = here.submit(
-                            run_job, job, self.sandbox, self.pool, models=models
+                        inline.add(cid)
+                        running[cid] = here.submit(
+                            run_job,
+                            job,
+                            self.sandbox,
+                            self.pool,
+                            models=models,
+                            progress=partial(_tell, here_told, cid),
                         )
                         continue
                     if self._observing() is not None:
                         job = replace(job, transitions=self.cfg.world_model.transitions)
-                    running[nxt.candidate_id] = workers.submit(job)
+                    running[cid] = workers.submit(replace(job, progress=away_told))
 
             for e in todo:
                 top_up()
                 mine = running[e.candidate_id]
                 while not mine.done():
-                    wait([f for f in running.values() if not f.done()], return_when=FIRST_COMPLETED)
+                    wait(
+                        [f for f in running.values() if not f.done()],
+                        timeout=PROGRESS_EVERY,
+                        return_when=FIRST_COMPLETED,
+                    )
+                    drain()
                     top_up()
+                drain()
+                told.pop(e.candidate_id, None)
                 outcome = running.pop(e.candidate_id).result()
                 if outcome.transitions is not None and (observed := self._observing()) is not None:
                     merge_transitions(observed, outcome.transitions)
@@ -499,3 +529,7 @@ def _discard(starter: ThreadPoolExecutor, future: Callable[[], Future[Worker]]) 
             done.result().close()
 
     future().add_done_callback(close)  # runs at once if it is already done
+
+
+def _tell(into: queue.SimpleQueue[tuple[str, int]], cid: str, done: int) -> None:
+    into.put((cid, done))

@@ -46,6 +46,9 @@ class Job:
     # the first parent's reward by (goal, seed): a child whose stage one gives exactly these
     # is a clone of it, stopped there (empty: no clone check)
     parent: Mapping[tuple[str, int], float] = field(default_factory=dict)
+    # where a worker process tells its episodes as they finish: (candidate, done) on a
+    # queue of the loop's (None: nowhere)
+    progress: Any = None
 
 
 @dataclass
@@ -179,7 +182,14 @@ def _run_here(job: Job) -> Outcome:
     rows = None
     if job.transitions is not None:
         rows = {goal.goal_id: Transitions(limit=job.transitions) for goal, _, _ in job.first}
-    return run_job(job, sandbox, pool, transitions=rows)
+    told = None
+    if job.progress is not None:
+        queue, cid = job.progress, job.candidate_id
+
+        def told(done: int) -> None:
+            queue.put((cid, done))
+
+    return run_job(job, sandbox, pool, transitions=rows, progress=told)
 
 
 class Workers:
@@ -190,6 +200,14 @@ class Workers:
         self.count = count
         self.evaluation = evaluation
         self._pool: ProcessPoolExecutor | None = None
+        self._manager: Any = None
+
+    def progress_queue(self) -> Any:
+        """A queue the worker processes tell their episodes on (a manager's, shared)."""
+        if self._manager is None:
+            self._manager = multiprocessing.get_context("spawn").Manager()
+            self.queue = self._manager.Queue()
+        return self.queue
 
     def submit(self, job: Job) -> Future[Outcome]:
         if self._pool is None:
@@ -205,3 +223,6 @@ class Workers:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self._manager is not None:
+            self._manager.shutdown()
+            self._manager = None

@@ -19,9 +19,13 @@ from bot.loop import Event, Loop
 from bot.workspace import Workspace
 
 
-def test_the_loop_tells_each_candidates_episodes_as_they_finish(seeded_repo: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_loop_tells_each_candidates_episodes_as_they_finish(
+    seeded_repo: Path, workers: int
+) -> None:
+    """In this process, or in worker processes that tell the loop over a queue."""
     events: list[Event] = []
-    Loop(Workspace.open(seeded_repo), on_event=events.append).run(
+    Loop(Workspace.open(seeded_repo, workers=workers), on_event=events.append).run(
         generations=1, until=None, mutations=1
     )
     progress = [e for e in events if e.kind == "progress"]

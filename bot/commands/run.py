@@ -34,7 +34,7 @@ class ProgressReporter:
         self.console = console
         self.live: Any = None  # rich's Progress while a generation is under way
         self.generation_task: Any = None
-        self.candidate_task: Any = None
+        self.tasks: dict[str, Any] = {}  # a bar per candidate under evaluation
         self.label = ""
         self.notes: list[str] = []
         self._said: dict[str, float] = {}  # piped: when each candidate's progress was told
@@ -49,19 +49,19 @@ class ProgressReporter:
             else:
                 click.echo(self.label)
         elif event.kind == "evaluating":
-            self._began[event.candidate or ""] = time.monotonic()
+            cid = event.candidate or ""
+            self._began[cid] = time.monotonic()
             if self.live is not None:
-                self.live.reset(
-                    self.candidate_task,
-                    total=None,
-                    description=f"  {event.candidate} {event.operator}",
-                    visible=True,
+                self.tasks[cid] = self.live.add_task(
+                    f"  {cid} {event.operator}", total=None, unit="episodes"
                 )
         elif event.kind == "progress":
             self._progress(event)
         elif event.kind == "evaluated":
             if self.live is not None:
-                self.live.update(self.candidate_task, visible=False)
+                task = self.tasks.pop(event.candidate or "", None)
+                if task is not None:
+                    self.live.remove_task(task)
                 self.live.update(
                     self.generation_task,
                     advance=1,
@@ -106,12 +106,13 @@ class ProgressReporter:
         )
         self.live.start()
         self.generation_task = self.live.add_task(self.label, total=candidates, unit="candidates")
-        self.candidate_task = self.live.add_task("", total=None, visible=False, unit="episodes")
 
     def _progress(self, event: Event) -> None:
         if self.live is not None:
-            self.live.update(self.candidate_task, completed=event.done, total=event.total)
-            self.live.refresh()  # events come at most a few times a second: show each
+            task = self.tasks.get(event.candidate or "")
+            if task is not None:
+                self.live.update(task, completed=event.done, total=event.total)
+                self.live.refresh()  # events come at most a few times a second: show each
             return
         cid = event.candidate or ""
         now = time.monotonic()
@@ -133,6 +134,7 @@ class ProgressReporter:
         if self.live is not None:
             self.live.stop()
             self.live = None
+            self.tasks.clear()
         for note in self.notes:
             click.echo(note)
         self.notes.clear()
