@@ -243,10 +243,10 @@ class Session:
                 episodes += run(goal, seeds, first)
                 self.episode_seconds += time.perf_counter() - started
                 if goal.kind == "binpacking":  # its instances finish together
-                    self._finished(len(seeds))
+                    self._episodes_finished(len(seeds))
         return episodes
 
-    def _finished(self, count: int) -> None:
+    def _episodes_finished(self, count: int) -> None:
         if count:
             self.episodes_done += count
             if self.progress is not None:
@@ -302,7 +302,7 @@ class Session:
                     round(time.perf_counter() - started, 6),
                 )
             )
-            self._finished(1)
+            self._episodes_finished(1)
         return out
 
     def _cases(self, goal: Goal, seeds: Sequence[int], first: int) -> list[Episode]:
@@ -364,7 +364,7 @@ class Session:
                     round(time.perf_counter() - started, 6),
                 )
             )
-            self._finished(1)
+            self._episodes_finished(1)
         return out
 
     def _run_environments(self, plan: Sequence[tuple[Goal, Sequence[int], int]]) -> list[Episode]:
@@ -487,7 +487,7 @@ class Session:
             running = sum(len(b.active) for b in batches)
             for (b, rows), part in zip(sent, parts, strict=True):
                 offset = self._apply(b, rows, part, data, offset)
-            self._finished(running - sum(len(b.active) for b in batches))
+            self._episodes_finished(running - sum(len(b.active) for b in batches))
             self._request(batches, lane, inflight)
 
     def _request(

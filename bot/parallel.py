@@ -201,6 +201,7 @@ class Workers:
         self.evaluation = evaluation
         self._pool: ProcessPoolExecutor | None = None
         self._manager: Any = None
+        self.queue: Any = None  # the manager's queue, once asked for
 
     def progress_queue(self) -> Any:
         """A queue the worker processes tell their episodes on (a manager's, shared)."""

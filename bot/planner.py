@@ -169,7 +169,11 @@ class Planner:
         records = operator_records(archive, self.scores)
         entries: list[Entry] = []
         variation = self.config.variation
-        for parent, island in self.parents(pool, best, mutations, s_mid=s_mid, rng=rng):
+        # a newly added strategy's elite first (see `newcomers`), then the usual choice
+        newcomers = self.newcomers(pool, mutations) if pc.policy == "archive" else []
+        chosen = [(e, self.newcomer_island(k)) for k, e in enumerate(newcomers)]
+        chosen += self.parents(pool, best, mutations - len(newcomers), s_mid=s_mid, rng=rng)
+        for parent, island in chosen:
             context = self.context(parent)
             share = shares(self.applicable(parent, pool), records, floor=variation.bandit_floor)
             for _ in range(variation.max_attempts if share or self.forced(parent, context) else 0):
@@ -232,26 +236,9 @@ class Planner:
         s_mid: float,
         rng: random.Random,
     ) -> list[tuple[ArchiveEntry, int | None]]:
-        """Each child's parent (and island): first a newly added strategy's elite (see
-        `newcomers`), then a share from the best elite (exploit), the rest by DGM weights
-        (explore) — with islands, island by island, each from its own variants and best."""
-        pc = self.config.parents
-        newcomers = self.newcomers(pool, mutations) if pc.policy == "archive" else []
-        rest = self.drawn(pool, best, mutations - len(newcomers), s_mid=s_mid, rng=rng)
-        if pc.islands < 2:
-            return [(e, None) for e in newcomers] + rest
-        # with islands, a newcomer's child joins an island as any child does
-        return [(e, (self.generation + k) % pc.islands) for k, e in enumerate(newcomers)] + rest
-
-    def drawn(
-        self,
-        pool: Sequence[ArchiveEntry],
-        best: ArchiveEntry | None,
-        mutations: int,
-        *,
-        s_mid: float,
-        rng: random.Random,
-    ) -> list[tuple[ArchiveEntry, int | None]]:
+        """Each child's parent (and island): a share from the best elite (exploit), the
+        rest by DGM weights (explore) — with islands, island by island, each from its own
+        variants and its own best."""
         pc = self.config.parents
         if pc.islands < 2 or pc.policy == "best":
             exploit = round(mutations * pc.elite_share) if pc.policy == "archive" else 0
@@ -276,6 +263,11 @@ class Planner:
             )
             out.append((drawn[0], island))
         return out
+
+    def newcomer_island(self, k: int) -> int | None:
+        """With islands, the `k`th newcomer's child joins an island as any child does."""
+        islands = self.config.parents.islands
+        return (self.generation + k) % islands if islands >= 2 else None
 
     def newcomers(self, pool: Sequence[ArchiveEntry], mutations: int) -> list[ArchiveEntry]:
         """The elites of strategies a person committed whose variants have had fewer than
