@@ -96,7 +96,7 @@ def learn(
             by_niche.setdefault(e.strategy, []).append(e)
     for e in entries:  # CMA-ES samples land in the niche that asked for them
         if e.cma_niche and e.cma_slot is not None and e.candidate_id in scores:
-            _tell(state.niche(e.cma_niche), e.cma_slot, scores[e.candidate_id], e)
+            _tell(state.niche(e.cma_niche), e.cma_slot, _told(e, scores, archive))
     said = []
     for name, children in sorted(by_niche.items()):
         niche = state.niche(name)
@@ -173,11 +173,21 @@ def _stepped(step: float, outcome: str) -> float:
     return round(min(high, max(low, step * factor)), 6)
 
 
-def _tell(niche: NicheState, slot: int, score: VariantScore, e: Entry) -> None:
+def _told(e: Entry, scores: Mapping[str, VariantScore], archive: Archive) -> float:
+    """A sample's fitness for its CMA-ES run. A clone (stage one gave exactly its parent's
+    results) is told its parent's fitness: it acts as its parent does, and ranking it below
+    every full evaluation would push the run away from its own best region."""
+    parent = e.parents[0] if e.parents else None
+    if e.clone and parent in scores and parent in archive.meta:
+        return fitness(scores[parent], stopped=archive.meta[parent].early_stopped)
+    return fitness(scores[e.candidate_id], stopped=e.early_stopped)
+
+
+def _tell(niche: NicheState, slot: int, value: float) -> None:
     cma = niche.cma
     if cma is None or slot >= len(cma.current):
         return  # the run restarted since this sample was handed out
-    cma.current[slot] = round(fitness(score, stopped=e.early_stopped), 9)
+    cma.current[slot] = round(value, 9)
     complete_population(cma)
 
 

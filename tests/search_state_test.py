@@ -76,6 +76,23 @@ def test_cma_es_is_told_a_population_once_every_sample_has_its_result() -> None:
     assert fitness(score(0.1), stopped=False) < fitness(score(0.9), stopped=True)
 
 
+def test_a_clone_is_told_its_parents_fitness_not_ranked_below_every_full_evaluation() -> None:
+    """A sample whose stage one equalled its parent's acts as its parent: ranked last, it
+    would push the run away from the region its best samples came from."""
+    from bot.archive import VariantMeta
+
+    parent = VariantMeta("p", "s", "s", "s/c1", "", (), 1, "cma", "p")
+    archive = Archive({"p": parent}, [])
+    for known, told in ((archive, -0.5), (EMPTY, 1.0 - 0.5)):  # unknown parent: as stopped
+        state = SearchState()
+        run = state.niche("s").cma = CmaState(
+            coords=["x"], x0=[0.5], sigma0=0.3, popsize=2, seed=1, current=[None, -0.4]
+        )
+        clone = child("same", op="cma", cma_niche="s", cma_slot=0, clone=True, early_stopped=True)
+        learn(state, [clone], known, SCORES, VariationConfig())
+        assert run.told == [[pytest.approx(told), -0.4]]
+
+
 def test_a_niche_without_a_merge_for_restart_after_generations_explores_again() -> None:
     state = SearchState()
     variation = VariationConfig(restart_after=3, design_points=6)
