@@ -110,6 +110,10 @@ class VariationConfig(_Section):
     # CMA-ES per niche: its initial step (share of each range) and population (0: 4 + 3 ln n)
     cma_sigma: float = Field(0.3, gt=0, le=1)
     cma_popsize: int = Field(0, ge=0, le=256)
+    # once a niche has stalled (its first restart), this share of its children are CMA-ES
+    # samples (the bandit shares the rest): a run needs tens of populations to adapt, which
+    # a bandit judging each child against its parent would never give it
+    cma_share: float = Field(0.8, ge=0, le=1)
     # a niche whose children have not merged for this many generations explores again:
     # half the design again, perturb's step reset (a CMA-ES run ends by its own criteria)
     # (0: never)

@@ -176,8 +176,16 @@ class Planner:
         for parent, island in chosen:
             context = self.context(parent)
             share = shares(self.applicable(parent, pool), records, floor=variation.bandit_floor)
+            cma_turn = (
+                variation.cma_share > 0
+                and "cma" in share
+                and context.state.restarts > 0
+                and rng.random() < variation.cma_share
+            )
             for _ in range(variation.max_attempts if share or self.forced(parent, context) else 0):
-                forced = self.forced(parent, context)
+                forced = self.forced(parent, context) or (
+                    "cma" if cma_turn and self.cma_ready(parent, context) else None
+                )
                 if not forced and not share:
                     break
                 op = forced or choose(share, rng)
@@ -207,7 +215,7 @@ class Planner:
                     self._unevaluated(entry, context, self._known_fitness(entry))
                     continue
                 tally["planned"] += 1
-                if forced and context.state.explore:
+                if forced == "design" and context.state.explore:
                     context.state.explore -= 1
                 if island is not None:
                     self.state.islands[entry.candidate_id] = [island]
@@ -314,7 +322,7 @@ class Planner:
                 continue
             if name == "llm" and (self.llm is None or not self.llm.ready()):
                 continue
-            if name == "cma" and not CmaEs().available(src.manifest, self.context(parent)):
+            if name == "cma" and not self.cma_ready(parent, self.context(parent)):
                 continue
             out.append(name)
         return out
@@ -332,6 +340,11 @@ class Planner:
             if elite in self.archive.meta
             else None,
         )
+
+    def cma_ready(self, parent: ArchiveEntry, context: Context) -> bool:
+        """Whether the niche's CMA-ES run has a sample left to hand out to `parent`."""
+        manifest = self.read(self.archive.meta[parent.candidate_id]).manifest
+        return CmaEs().available(manifest, context)
 
     def forced(self, parent: ArchiveEntry, context: Context) -> str | None:
         """ "design" while the family has design points to go (its first children) or the

@@ -549,6 +549,7 @@ SENSITIVITY: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "variation.sigma": [(str(v), {"variation": {"sigma": v}}) for v in (0.02, 0.1, 0.2)],
     "variation.adapt_sigma": [("false", {"variation": {"adapt_sigma": False}})],
     "variation.cma_sigma": [(str(v), {"variation": {"cma_sigma": v}}) for v in (0.1, 0.5)],
+    "variation.cma_share": [(str(v), {"variation": {"cma_share": v}}) for v in (0.0, 0.5)],
     "variation.cma_popsize": [(str(v), {"variation": {"cma_popsize": v}}) for v in (4, 6)],
     "variation.bandit_floor": [(str(v), {"variation": {"bandit_floor": v}}) for v in (0.1, 0.15)],
     "variation.design_points": [(str(v), {"variation": {"design_points": v}}) for v in (0, 16)],
