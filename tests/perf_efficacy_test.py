@@ -4,6 +4,9 @@ themselves belong to the report, not to tests)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -75,3 +78,30 @@ def test_the_longest_stall_is_the_longest_run_of_generations_without_a_merge() -
     run = stalls.one(1, 2)
     assert len(run["excess"]) == 3 and run["evaluations"] > 0
     assert run["longest_stall"] == stalls.longest_stall(run["merged_at"], 2)[0]
+
+
+def test_an_update_keeps_the_other_methods_runs_and_refuses_another_protocol(
+    tmp_path: Path,
+) -> None:
+    head = {
+        "suite": "binpacking",
+        "budget": 1000.0,
+        "seeds": 2,
+        "checkpoints": [60],
+        "kind": "efficacy",
+    }
+    old = {**head, "wall_s": 50.0, "runs": [
+        {"method": m, "seed": s, "wall_s": 10.0} for s in (1, 2) for m in ("augnes", "cma")
+    ]}  # fmt: skip
+    out = tmp_path / "efficacy_binpacking.json"
+    out.write_text(json.dumps(old))
+    new = {**head, "wall_s": 7.0, "runs": [
+        {"method": "augnes", "seed": s, "wall_s": 3.0, "new": True} for s in (2, 1)
+    ]}  # fmt: skip
+    merged = efficacy.kept_with(new, out)
+    assert [(r["method"], r["seed"], r.get("new", False)) for r in merged["runs"]] == [
+        ("augnes", 1, True), ("cma", 1, False), ("augnes", 2, True), ("cma", 2, False),
+    ]  # fmt: skip
+    assert merged["wall_s"] == 7.0 + 50.0 * 20 / 40  # the kept half of the old wall time
+    with pytest.raises(SystemExit, match="seeds 2"):
+        efficacy.kept_with({**new, "seeds": 3}, out)

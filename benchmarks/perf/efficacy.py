@@ -686,6 +686,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--ceilings", type=int, metavar="EVALUATIONS", nargs="?", const=600)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the runs of the methods not in --methods from the output file (same "
+        "seeds and budget): re-run the loops after a change to them, not the baselines",
+    )
     args = parser.parse_args(argv)
     budget = args.budget or (1000.0 if args.suite == "binpacking" else 240.0)
     started = time.perf_counter()
@@ -747,9 +753,32 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"{'ceilings' if args.ceilings else 'sensitivity' if args.sensitivity else 'efficacy'}"
         f"_{args.suite}.json"
     )
+    if args.update:
+        result = kept_with(result, out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     return result
+
+
+def kept_with(result: dict[str, Any], out: Path) -> dict[str, Any]:
+    """`result` with the runs of every other method kept from `out`; its wall time adds the
+    kept runs' share of the wall time `out` took."""
+    if not out.is_file():
+        raise SystemExit(f"--update: {out} does not exist; run every method once first")
+    old = json.loads(out.read_text())
+    for key in ("suite", "budget", "seeds", "checkpoints", "kind"):
+        if old.get(key) != result.get(key):
+            raise SystemExit(
+                f"--update: {out} has {key} {old.get(key)!r}, this run {result.get(key)!r}; "
+                "run every method again instead"
+            )
+    ran = {r["method"] for r in result["runs"]}
+    kept = [r for r in old["runs"] if r["method"] not in ran]
+    order = {m: i for i, m in enumerate(METHODS)}
+    runs = sorted(kept + result["runs"], key=lambda r: (r["seed"], order.get(r["method"], 99)))
+    total = sum(r["wall_s"] for r in old["runs"]) or 1.0
+    wall = result["wall_s"] + old["wall_s"] * sum(r["wall_s"] for r in kept) / total
+    return {**result, "runs": runs, "wall_s": round(wall, 1)}
 
 
 if __name__ == "__main__":
