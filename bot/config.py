@@ -28,7 +28,7 @@ class SelectionConfig(_Section):
     w_mean: float = Field(0.5, ge=0, le=1)
     w_advantage: float = Field(0.3, ge=0, le=1)
     w_delta: float = Field(0.2, ge=0, le=1)
-    min_improvement: float = Field(0.005, ge=0, le=1)
+    min_improvement: float = Field(0.0005, ge=0, le=1)
     # "absolute": a child must beat its elite's S by min_improvement; "regret": by
     # min_improvement times the elite's remaining regret (1 − its mean reward_norm), a
     # margin that shrinks as the elite nears the optimum
@@ -114,6 +114,9 @@ class VariationConfig(_Section):
     # samples (the bandit shares the rest): a run needs tens of populations to adapt, which
     # a bandit judging each child against its parent would never give it
     cma_share: float = Field(0.8, ge=0, le=1)
+    # … and once the niche has had this many children: in a niche's first generations the
+    # quick operators improve faster than a run still at its first, wide populations
+    cma_after: int = Field(100, ge=0, le=1_000_000)
     # a niche whose children have not merged for this many generations explores again:
     # half the design again, perturb's step reset (a CMA-ES run ends by its own criteria)
     # (0: never)

@@ -180,6 +180,7 @@ class Planner:
                 variation.cma_share > 0
                 and "cma" in share
                 and context.state.restarts > 0
+                and self.children_of(parent.niche) >= variation.cma_after
                 and rng.random() < variation.cma_share
             )
             for _ in range(variation.max_attempts if share or self.forced(parent, context) else 0):
@@ -340,6 +341,10 @@ class Planner:
             if elite in self.archive.meta
             else None,
         )
+
+    def children_of(self, niche: str) -> int:
+        """How many children the niche (a strategy folder) has had, evaluated or not."""
+        return sum(1 for m in self.archive.meta.values() if m.strategy == niche and m.parents)
 
     def cma_ready(self, parent: ArchiveEntry, context: Context) -> bool:
         """Whether the niche's CMA-ES run has a sample left to hand out to `parent`."""

@@ -11,7 +11,7 @@ from bot.scoring import VariantScore, Weights, selection_score
 
 @dataclass(frozen=True)
 class Rule:
-    min_improvement: float = 0.005
+    min_improvement: float = 0.0005
     max_goal_regression: float = 0.05
     max_failure_rate: float = 0.2
     paired_test: bool = False

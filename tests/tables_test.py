@@ -44,7 +44,12 @@ def test_the_run_table_shows_the_goals_of_the_suite_as_it_is_now() -> None:
 
 
 def test_a_rejection_says_the_threshold_it_missed() -> None:
-    d = judge(Entrant("c-1", "n", score(0.5025)), score(0.5025), rule=Rule(), rng=random.Random(0))
+    d = judge(
+        Entrant("c-1", "n", score(0.5025)),
+        score(0.5025),
+        rule=Rule(min_improvement=0.005),
+        rng=random.Random(0),
+    )
     assert (
         d.reason == "S 0.5025 below the threshold 0.5075 (the niche elite's 0.5025 + margin 0.0050)"
     )

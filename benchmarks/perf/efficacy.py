@@ -550,6 +550,7 @@ SENSITIVITY: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "variation.adapt_sigma": [("false", {"variation": {"adapt_sigma": False}})],
     "variation.cma_sigma": [(str(v), {"variation": {"cma_sigma": v}}) for v in (0.1, 0.5)],
     "variation.cma_share": [(str(v), {"variation": {"cma_share": v}}) for v in (0.0, 0.5)],
+    "variation.cma_after": [(str(v), {"variation": {"cma_after": v}}) for v in (0, 300)],
     "variation.cma_popsize": [(str(v), {"variation": {"cma_popsize": v}}) for v in (4, 6)],
     "variation.bandit_floor": [(str(v), {"variation": {"bandit_floor": v}}) for v in (0.1, 0.15)],
     "variation.design_points": [(str(v), {"variation": {"design_points": v}}) for v in (0, 16)],
@@ -557,7 +558,7 @@ SENSITIVITY: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "parents.k": [(str(v), {"parents": {"k": v}}) for v in (0.5, 3.0)],
     "parents.elite_share": [(str(v), {"parents": {"elite_share": v}}) for v in (0.0, 0.75)],
     "selection.min_improvement": [
-        (str(v), {"selection": {"min_improvement": v}}) for v in (0.002, 0.01)
+        (str(v), {"selection": {"min_improvement": v}}) for v in (0.0, 0.005)
     ],
     "selection.margin": [
         (f"regret, min_improvement {v}", {"selection": {"margin": "regret", "min_improvement": v}})
