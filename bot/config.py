@@ -146,10 +146,16 @@ class LLMConfig(_Section):
     temperature: float = Field(0.7, ge=0, le=2)
     max_tokens: int = Field(4096, ge=16, le=1_000_000)
     timeout_s: float = Field(120.0, gt=0, le=3600)
-    max_retries: int = Field(2, ge=0, le=10)  # new answers asked for after a refused one
+    # per child: new answers asked for after a refused one (at most max_retries + 1 calls);
+    # a child the model gives nothing usable for comes from the other operators
+    max_retries: int = Field(1, ge=0, le=10)
     max_http_retries: int = Field(3, ge=0, le=10)  # after 429, 5xx, timeouts
     max_wait_s: float = Field(60.0, ge=0, le=3600)  # the longest single backoff
-    budget_tokens: int = Field(200_000, ge=0, le=1_000_000_000)  # per generation
+    # per generation: model calls, tokens, and seconds waited for answers (a call's wait is
+    # cut to what is left); whichever runs out first rests the operator until the next one
+    budget_calls: int = Field(12, ge=0, le=1_000_000)
+    budget_tokens: int = Field(200_000, ge=0, le=1_000_000_000)
+    budget_s: float = Field(300.0, ge=0, le=86_400)
     price_input_per_mtok: float = Field(0.0, ge=0)  # for the recorded cost
     price_output_per_mtok: float = Field(0.0, ge=0)
 

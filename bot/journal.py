@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.errors import LineageFileError
 from bot.lineage_files import atomic_write, load_json
+from bot.records import LLMUsage
 from bot.repo import Repo
 from bot.search_state import SearchState
 
@@ -65,8 +66,9 @@ class Journal(BaseModel):
     deferrals: list[str] = []
     # per operator: attempts, made, invalid, duplicate, cached, planned (this generation)
     variation: dict[str, dict[str, int]] = {}
-    # the language model this generation: calls, tokens, cost (refused answers included)
-    llm_usage: dict[str, float] = {}
+    # the language model this generation: calls, tokens, cost, seconds (refused answers
+    # included), usable answers, refusals by reason, per template
+    llm_usage: LLMUsage = LLMUsage()
     # on CI, where a generation is proposed and selected by separate jobs: how many more
     # generations to chain after this one, and with how many children each
     remaining: int = 0

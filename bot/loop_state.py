@@ -23,7 +23,7 @@ from bot.world_model.store import ModelStore
 @dataclass(frozen=True)
 class Event:
     # generation | planned | evaluating | progress | evaluated | decided | committed | problem
-    # | search | failure | heldout
+    # | search | failure | heldout | llm (one model call)
     kind: str
     generation: int
     candidate: str | None = None
@@ -32,6 +32,8 @@ class Event:
     operator: str = ""  # the candidate's operator, where there is a candidate
     seconds: float | None = None  # evaluated: its episodes; committed: the generation's wall time
     done: int = 0  # progress: the candidate's episodes finished so far (of `total`)
+    template: str = ""  # llm: the prompt template
+    outcome: str = ""  # llm: "usable", the refusal's kind, or "endpoint failed"
 
 
 Reporter = Callable[[Event], None]

@@ -70,6 +70,8 @@ class Planner:
     deferred: set[str] = field(default_factory=set)
     boosted: set[str] = field(default_factory=set)  # reflection marked them for mutation
     failed: set[str] = field(default_factory=set)  # contents that failed before
+    # per operator: attempts discarded as invalid in earlier generations (the bandit's cost)
+    wasted: Mapping[str, int] = field(default_factory=dict)
     capacity: Callable[[], tuple[int, str]] | None = None  # world-model ceiling and why
     llm: LanguageModel | None = None
     # what the search learnt so far; the planner updates it as it hands out design points
@@ -166,7 +168,7 @@ class Planner:
         rng = random.Random(f"{self.config.seed}:{g}:plan")
         known = archive.contents() | planned
         near = {m.novelty for m in archive.meta.values() if m.novelty}
-        records = operator_records(archive, self.scores)
+        records = operator_records(archive, self.scores, self.wasted)
         entries: list[Entry] = []
         variation = self.config.variation
         # a newly added strategy's elite first (see `newcomers`), then the usual choice
@@ -199,8 +201,12 @@ class Planner:
                     tally["made"] += 1
                     tally["invalid"] += 1
                     log.debug("%s on %s: discarded (%s)", op, parent.candidate_id, exc)
+                    if op == "llm":
+                        share = self._without_llm(share, parent, str(exc))
                     continue
                 if entry is None:
+                    if op == "llm":
+                        share = self._without_llm(share, parent, "the endpoint failed")
                     continue
                 tally["made"] += 1
                 if entry.content in self.failed:
@@ -341,6 +347,27 @@ class Planner:
             if elite in self.archive.meta
             else None,
         )
+
+    def _without_llm(
+        self, share: dict[str, float], parent: ArchiveEntry, why: str
+    ) -> dict[str, float]:
+        """A child gets one llm attempt (its calls bounded by llm.max_retries): after one
+        that gave nothing usable, the child comes from the other operators, or not at all."""
+        rest = {k: v for k, v in share.items() if k != "llm"}
+        then = (
+            "the child comes from the other operators"
+            if rest
+            else "no other operator is enabled: this generation has one child fewer"
+        )
+        self.emit(
+            Event(
+                "problem",
+                self.generation,
+                parent.candidate_id,
+                f"operator llm gave no usable child of {parent.candidate_id} ({why}); {then}",
+            )
+        )
+        return rest
 
     def children_of(self, niche: str) -> int:
         """How many children the niche (a strategy folder) has had, evaluated or not."""
@@ -508,8 +535,11 @@ class Planner:
         return novelty_key(files, digits=self.config.variation.novelty_digits, params_file=PARAMS)
 
 
-def operator_records(archive: Archive, scores: Mapping[str, VariantScore]) -> dict[str, Record]:
-    """Per operator: its evaluated children, and those that beat their first parent."""
+def operator_records(
+    archive: Archive, scores: Mapping[str, VariantScore], wasted: Mapping[str, int] | None = None
+) -> dict[str, Record]:
+    """Per operator: its evaluated children, those that beat their first parent, and its
+    attempts `wasted` (discarded as invalid, as the operator stats count them)."""
     evaluated: dict[str, int] = {}
     improved: dict[str, int] = {}
     for cid, m in archive.meta.items():
@@ -519,4 +549,8 @@ def operator_records(archive: Archive, scores: Mapping[str, VariantScore]) -> di
         parent = scores.get(m.parents[0])
         if parent is not None and scores[cid].benchmark_score > parent.benchmark_score:
             improved[m.operator] = improved.get(m.operator, 0) + 1
-    return {op: Record(n, improved.get(op, 0)) for op, n in evaluated.items()}
+    lost = wasted or {}
+    return {
+        op: Record(evaluated.get(op, 0), improved.get(op, 0), lost.get(op, 0))
+        for op in sorted({*evaluated, *(k for k, v in lost.items() if v)})
+    }

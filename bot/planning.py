@@ -20,9 +20,10 @@ from bot.forge import RERUN, STOP, PullRequest
 from bot.journal import Entry, Journal
 from bot.loop_state import Event, LoopState, _now
 from bot.manifest import PARAMS, niche_key
-from bot.operators.code import InvalidSource
 from bot.operators.llm import (
+    USABLE,
     Answer,
+    Call,
     ChatClient,
     LLMError,
     Usage,
@@ -34,6 +35,7 @@ from bot.operators.llm import (
 )
 from bot.parents import ArchiveEntry
 from bot.planner import Planner
+from bot.records import LLMUsage, TemplateUsage
 from bot.reflect import active_deferrals
 from bot.scoring import VariantScore
 from bot.search_state import SearchState
@@ -51,6 +53,8 @@ class Planning(LoopState):
     _llm_templates: dict[str, str] = {}
     _llm_usage: Usage = Usage()
     _llm_spent: bool = False
+    _llm_calls: list[tuple[str, Call]] = []  # (parent, call) of this generation, in order
+    _llm_generation: int = 0
 
     # ---- plan: reflect, choose parents, vary ---------------------------------------------
     def _plan(self, g: int, *, mutations: int) -> Journal:
@@ -77,13 +81,7 @@ class Planning(LoopState):
             started=_now(),
             entries=entries,
             variation=self._variation if g > 0 else {},
-            llm_usage={
-                "calls": self._llm_usage.calls,
-                "tokens": self._llm_usage.tokens,
-                "cost": round(self._llm_usage.cost, 6),
-            }
-            if g > 0 and self._llm_usage.calls
-            else {},
+            llm_usage=llm_tally(self._llm_calls) if g > 0 else LLMUsage(),
             search=self._search if g > 0 else None,
         )
 
@@ -212,6 +210,32 @@ class Planning(LoopState):
         name = choose_template(list(self._llm_templates), rng)
         score = scores.get(parent.candidate_id)
         goals = {g: s.mean_reward_norm for g, s in score.goals.items()} if score else {}
+
+        def told(call: Call) -> None:
+            self._llm_calls.append((parent.candidate_id, call))
+            u = call.usage
+            said = (
+                "a usable child"
+                if call.outcome == USABLE
+                else f"{call.outcome} ({call.reason})"
+                if call.outcome == "endpoint failed"
+                else f"refused, {call.outcome} ({call.reason})"
+            )
+            self.emit(
+                Event(
+                    "llm",
+                    self._llm_generation,
+                    parent.candidate_id,
+                    f"{call.template} on {parent.candidate_id}: {said}; {u.prompt_tokens} + "
+                    f"{u.completion_tokens} tokens in {u.seconds:.1f} s",
+                    operator="llm",
+                    seconds=round(u.seconds, 3),
+                    total=u.tokens,
+                    template=call.template,
+                    outcome=call.outcome,
+                )
+            )
+
         try:
             answer = propose(
                 self._llm,
@@ -223,15 +247,15 @@ class Planning(LoopState):
                 scores=scores_text(goals),
                 allowed_imports=self.cfg.variation.allowed_imports,
                 max_bytes=self.cfg.variation.max_source_bytes,
+                allowance=self._llm_allowance,
+                on_call=told,
             )
-        except InvalidSource as exc:
-            self._llm_usage.add(getattr(exc, "usage", Usage()))
-            raise
         except LLMError as exc:
             self._llm = False
             self.emit(Event("problem", -1, detail=f"operator llm rests this generation: {exc}"))
             return None
-        self._llm_usage.add(answer.usage)
+        finally:
+            self._llm_usage = self._llm_sum()
         return answer
 
     def _novelty(self, files: Mapping[str, bytes]) -> str:
@@ -259,6 +283,7 @@ class Planning(LoopState):
         _, deferrals = self.ws.committed_deferrals(main)
         stats = self.ws.committed_stats(main)
         self._llm, self._llm_usage, self._llm_spent = None, Usage(), False
+        self._llm_calls, self._llm_generation = [], g
         planner = Planner(
             config=self.cfg,
             archive=archive,
@@ -272,6 +297,7 @@ class Planning(LoopState):
             ),
             boosted={cid for cid, v in (stats.variants.items() if stats else ()) if v.mutate_next},
             failed=set(stats.failure_cache if stats else ()),
+            wasted={op: r.invalid for op, r in (stats.operators.items() if stats else ())},
             capacity=self._capacity,
             llm=_Prompting(self),
             state=self.ws.committed_search(main),
@@ -303,19 +329,45 @@ class Planning(LoopState):
                 self._llm_templates = templates(self.cfg.llm, self.repo.root)
         if self._llm is False:
             return False
-        if self._llm_usage.tokens >= self.cfg.llm.budget_tokens:
+        spent = self._llm_spent_on()
+        if spent:
             if not self._llm_spent:
                 self._llm_spent = True
                 self.emit(
                     Event(
                         "problem",
                         -1,
-                        detail=f"operator llm: this generation's budget of "
-                        f"{self.cfg.llm.budget_tokens} tokens is spent",
+                        detail=f"operator llm: this generation's budget of {spent} is spent "
+                        "([tool.augnes.llm]); the other operators make the rest",
                     )
                 )
             return False
         return True
+
+    def _llm_spent_on(self) -> str:
+        """The generation's llm budget that has run out ("" while none has)."""
+        c, used = self.cfg.llm, self._llm_usage
+        if used.calls >= c.budget_calls:
+            return f"{c.budget_calls} calls (budget_calls)"
+        if used.tokens >= c.budget_tokens:
+            return f"{c.budget_tokens} tokens (budget_tokens)"
+        if used.seconds >= c.budget_s:
+            return f"{c.budget_s:g} s (budget_s)"
+        return ""
+
+    def _llm_sum(self) -> Usage:
+        used = Usage()
+        for _, call in self._llm_calls:
+            used.add(call.usage)
+        return used
+
+    def _llm_allowance(self) -> float | None:
+        """Seconds the next model call may wait; None once a budget has run out (the
+        calls of one child are counted as they happen)."""
+        used = self._llm_usage = self._llm_sum()
+        if self._llm_spent_on():
+            return None
+        return self.cfg.llm.budget_s - used.seconds
 
 
 class _Prompting:
@@ -361,3 +413,31 @@ def _again(m: VariantMeta, pull: PullRequest) -> Entry:
 def _hidden_dim(src: StrategySource) -> int | None:
     value = src.params.get("hidden_dim")
     return value if isinstance(value, int) else None
+
+
+def llm_tally(calls: list[tuple[str, Call]]) -> LLMUsage:
+    """A generation's model calls, summed: in all, by refusal reason and by template."""
+    refused: dict[str, int] = {}
+    by: dict[str, TemplateUsage] = {}
+    total = Usage()
+    for _, call in calls:
+        u = call.usage
+        total.add(u)
+        if call.outcome != USABLE:
+            refused[call.outcome] = refused.get(call.outcome, 0) + 1
+        t = by.get(call.template, TemplateUsage())
+        by[call.template] = TemplateUsage(
+            calls=t.calls + u.calls,
+            tokens=t.tokens + u.tokens,
+            seconds=round(t.seconds + u.seconds, 3),
+            usable=t.usable + (call.outcome == USABLE),
+        )
+    return LLMUsage(
+        calls=total.calls,
+        tokens=total.tokens,
+        cost=round(total.cost, 6),
+        seconds=round(total.seconds, 3),
+        usable=sum(t.usable for t in by.values()),
+        refused=dict(sorted(refused.items())),
+        templates=dict(sorted(by.items())),
+    )

@@ -170,7 +170,13 @@ class Recording(Learning):
         scores: dict[str, VariantScore],
         prior: StrategyStatsFile | None,
     ) -> dict[str, OperatorStats]:
-        records = operator_records(archive, scores)
+        before = prior.operators if prior else {}
+        wasted = {
+            op: before.get(op, OperatorStats()).invalid
+            + journal.variation.get(op, {}).get("invalid", 0)
+            for op in {*before, *journal.variation}
+        }
+        records = operator_records(archive, scores, wasted)
         share = shares(
             list(self.cfg.variation.operators), records, floor=self.cfg.variation.bandit_floor
         )

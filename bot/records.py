@@ -156,6 +156,52 @@ class CapacitySummary(_Record):
     experiments: list[CapacityExperiment]
 
 
+class TemplateUsage(_Record):
+    """What the language model cost on one prompt template, and what it gave."""
+
+    calls: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    usable: int = 0  # answers that became a child
+
+
+class LLMUsage(_Record):
+    """The language model over a generation (in a journal) or a run (in stats)."""
+
+    calls: int = 0
+    tokens: int = 0  # refused answers' too, as the server's `usage` counted them
+    cost: float = 0.0
+    seconds: float = 0.0
+    usable: int = 0
+    refused: dict[str, int] = {}  # answers refused, by reason (operators.code.REFUSALS)
+    templates: dict[str, TemplateUsage] = {}
+
+    def plus(self, other: LLMUsage) -> LLMUsage:
+        names = sorted({*self.templates, *other.templates})
+        none = TemplateUsage()
+        return LLMUsage(
+            calls=self.calls + other.calls,
+            tokens=self.tokens + other.tokens,
+            cost=round(self.cost + other.cost, 6),
+            seconds=round(self.seconds + other.seconds, 3),
+            usable=self.usable + other.usable,
+            refused={
+                k: self.refused.get(k, 0) + other.refused.get(k, 0)
+                for k in sorted({*self.refused, *other.refused})
+            },
+            templates={
+                n: TemplateUsage(
+                    calls=(a := self.templates.get(n, none)).calls
+                    + (b := other.templates.get(n, none)).calls,
+                    tokens=a.tokens + b.tokens,
+                    seconds=round(a.seconds + b.seconds, 3),
+                    usable=a.usable + b.usable,
+                )
+                for n in names
+            },
+        )
+
+
 class OperatorStats(_Record):
     """One variation operator's record, over every generation so far."""
 
@@ -171,6 +217,7 @@ class OperatorStats(_Record):
     share: float = 0.0  # its share of the next children
     tokens: int = 0  # language-model tokens, refused answers included
     cost: float = 0.0
+    llm: LLMUsage | None = None  # the llm operator's calls, seconds and answers by template
 
 
 class StrategyStatsFile(_Record):

@@ -13,6 +13,7 @@ from bot.records import (
     GoalRegret,
     GoalStats,
     Judgment,
+    LLMUsage,
     OperatorStats,
     RegretFile,
     StrategyStatsFile,
@@ -168,7 +169,7 @@ def operator_stats(
     archive: Archive,
     shares: Mapping[str, float],
     records: Mapping[str, tuple[int, int]],
-    llm_usage: Mapping[str, float] | None = None,
+    llm_usage: LLMUsage | None = None,
 ) -> dict[str, OperatorStats]:
     """Every operator's record: the planning tallies summed over generations (`prior` plus
     this generation's), the evaluated, improved and merged counts from the archive, and its
@@ -179,7 +180,7 @@ def operator_stats(
             merged[m.operator] += 1
     names = set(prior) | set(tallies) | set(shares) | set(records)
     names -= {"seed", "human"}
-    usage = llm_usage or {}
+    usage = llm_usage or LLMUsage()
     out = {}
     for name in sorted(names):
         before = prior.get(name, OperatorStats())
@@ -196,7 +197,8 @@ def operator_stats(
             improved=improved,
             merged=merged.get(name, 0),
             share=round(shares.get(name, 0.0), 4),
-            tokens=before.tokens + (int(usage.get("tokens", 0)) if name == "llm" else 0),
-            cost=round(before.cost + (usage.get("cost", 0.0) if name == "llm" else 0.0), 6),
+            tokens=before.tokens + (usage.tokens if name == "llm" else 0),
+            cost=round(before.cost + (usage.cost if name == "llm" else 0.0), 6),
+            llm=(before.llm or LLMUsage()).plus(usage) if name == "llm" else None,
         )
     return out

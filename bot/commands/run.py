@@ -38,6 +38,7 @@ class ProgressReporter:
         self.label = ""
         self.notes: list[str] = []
         self._said: dict[str, float] = {}  # piped: when each candidate's progress was told
+        self.llm = LlmCalls()
         self._began: dict[str, float] = {}
 
     def __call__(self, event: Event) -> None:
@@ -84,6 +85,13 @@ class ProgressReporter:
         elif event.kind == "committed":
             self.close()
             click.echo(event.detail)
+        elif event.kind == "llm":  # told as it happens: a model call can take a while
+            self.llm.add(event)
+            line = f"  llm: {event.detail}"
+            if self.live is not None:
+                self.live.console.print(line, markup=False, highlight=False)
+            else:
+                click.echo(line)
 
     def _open(self, candidates: int) -> None:
         from rich.console import Console
@@ -140,12 +148,38 @@ class ProgressReporter:
         self.notes.clear()
 
 
+class LlmCalls:
+    """The run's model calls per prompt template: calls, tokens, seconds, usable answers."""
+
+    def __init__(self) -> None:
+        self.by: dict[str, list[float]] = {}
+
+    def add(self, event: Event) -> None:
+        row = self.by.setdefault(event.template or "?", [0, 0, 0.0, 0])
+        row[0] += 1
+        row[1] += event.total
+        row[2] += event.seconds or 0.0
+        row[3] += event.outcome == "usable"
+
+    def table(self) -> str:
+        rows = [
+            [name, int(c), int(t), f"{s:.1f}", int(u)]
+            for name, (c, t, s, u) in sorted(self.by.items())
+        ]
+        return table(["llm template", "calls", "tokens", "seconds", "usable"], rows)
+
+
 class JsonEvents:
     """One JSON object per line and event, on standard output (for ELK, Loki, jq)."""
+
+    def __init__(self) -> None:
+        self.llm = LlmCalls()
 
     def __call__(self, event: Event) -> None:
         if event.kind == "progress":  # the JSON log keeps one record per state change
             return
+        if event.kind == "llm":
+            self.llm.add(event)
         record: dict[str, Any] = {
             "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "event": event.kind,
@@ -159,7 +193,9 @@ class JsonEvents:
             record["outcome" if event.kind in ("decided", "evaluated") else "detail"] = event.detail
         if event.seconds is not None:
             record["seconds"] = event.seconds
-        if event.total:
+        if event.kind == "llm":
+            record.update(template=event.template, outcome=event.outcome, tokens=event.total)
+        elif event.total:
             record["total"] = event.total
         click.echo(json.dumps(record, sort_keys=True))
 
@@ -247,5 +283,8 @@ def run_command(
         return
     click.echo()
     click.echo(summary_table(summaries))
+    if reporter.llm.by:
+        click.echo()
+        click.echo(reporter.llm.table())
     click.echo()
     click.echo("Next: `augnes status`, `augnes stats`, `git log --graph --oneline --all`.")

@@ -188,6 +188,25 @@ def _operators(records: Mapping[str, OperatorStats], *, as_json: bool) -> None:
         "success: evaluated children that beat their parent's benchmark_score; share: of the "
         "next children (a bandit on that record)"
     )
+    llm = records["llm"].llm if "llm" in records else None
+    if llm is not None and llm.calls:
+        click.echo()
+        click.echo(
+            table(
+                ["llm template", "calls", "tokens", "seconds", "usable"],
+                [
+                    [name, t.calls, t.tokens, f"{t.seconds:.1f}", t.usable]
+                    for name, t in sorted(llm.templates.items())
+                ],
+            )
+        )
+        refused = ", ".join(
+            f"{k} {v}" for k, v in sorted(llm.refused.items(), key=lambda kv: -kv[1])
+        )
+        click.echo(
+            f"llm: {llm.calls} calls, {llm.tokens} tokens, {llm.seconds:.1f} s, {llm.usable} "
+            f"usable answer(s); refused: {refused or 'none'}"
+        )
 
 
 # fields of a variant that follow from its judgments, and how closely they are written

@@ -1,10 +1,12 @@
 """Which operator makes the next child: a bandit over operators.
 
 Each operator's record is how many of its children were evaluated and how many of those
-improved on their (first) parent. Its share of new children is proportional to the
-posterior mean success rate (1 + improved) / (2 + evaluated) — an operator that keeps
-making better children gets more of them — and never falls below `floor`, so an operator
-that started badly still gets tried as the archive changes.
+improved on their (first) parent, and how many of its attempts were wasted: discarded as
+invalid before any evaluation (a language model's refused answers, a code edit that does
+not compile). Its share of new children is proportional to the posterior mean success rate
+(1 + improved) / (2 + evaluated + wasted) — an operator that keeps making better children
+gets more of them, one whose attempts cost without giving children fewer — and never falls
+below `floor`, so an operator that started badly still gets tried as the archive changes.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from dataclasses import dataclass
 class Record:
     evaluated: int = 0
     improved: int = 0
+    wasted: int = 0
 
     @property
     def rate(self) -> float:
-        return (1 + self.improved) / (2 + self.evaluated)
+        return (1 + self.improved) / (2 + self.evaluated + self.wasted)
 
 
 def shares(

@@ -33,7 +33,28 @@ FORBIDDEN_NAMES = frozenset({"eval", "exec", "compile", "__import__", "open", "b
 
 
 class InvalidSource(ValueError):
-    """A code child that may not be evaluated; the message says why."""
+    """A code child that may not be evaluated; the message says why, `kind` in a word or
+    two (one of REFUSALS), for the tallies of refused answers."""
+
+    def __init__(self, message: str, kind: str = "other") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+# why a child (a language model's answer, a code edit) was refused, as tallied
+REFUSALS = (
+    "no diff",  # no fenced block, or a diff that names no file
+    "context mismatch",  # the diff's context or removed lines are not in the file
+    "forbidden import",  # or a forbidden call or attribute
+    "manifest touched",
+    "too large",
+    "does not compile",
+    "outside the folder",  # a path outside the strategy's folder, or a file of another kind
+    "bad parameters",
+    "changes nothing",
+    "not a completion",  # the endpoint's answer is not a chat completion
+    "other",
+)
 
 
 def check_source(text: str, *, allowed_imports: Sequence[str], max_bytes: int) -> ast.Module:
@@ -41,12 +62,12 @@ def check_source(text: str, *, allowed_imports: Sequence[str], max_bytes: int) -
     `allowed_imports` (top-level names), call none of FORBIDDEN_NAMES, and fit `max_bytes`."""
     size = len(text.encode())
     if size > max_bytes:
-        raise InvalidSource(f"{size} bytes, more than the {max_bytes} allowed")
+        raise InvalidSource(f"{size} bytes, more than the {max_bytes} allowed", "too large")
     try:
         tree = ast.parse(text)
         compile(tree, "<child>", "exec")
     except (SyntaxError, ValueError) as exc:
-        raise InvalidSource(f"does not compile: {exc}") from None
+        raise InvalidSource(f"does not compile: {exc}", "does not compile") from None
     allowed = set(allowed_imports)
     for node in ast.walk(tree):
         names: list[str] = []
@@ -54,19 +75,21 @@ def check_source(text: str, *, allowed_imports: Sequence[str], max_bytes: int) -
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                raise InvalidSource("a relative import")
+                raise InvalidSource("a relative import", "forbidden import")
             names = [node.module or ""]
         for name in names:
             if name.split(".")[0] not in allowed:
-                raise InvalidSource(f"imports {name}, which is not in the allow-list")
+                raise InvalidSource(
+                    f"imports {name}, which is not in the allow-list", "forbidden import"
+                )
         if isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
-            raise InvalidSource(f"uses {node.id}()")
+            raise InvalidSource(f"uses {node.id}()", "forbidden import")
         if (
             isinstance(node, ast.Attribute)
             and node.attr.startswith("__")
             and node.attr != "__init__"
         ):
-            raise InvalidSource(f"reaches for {node.attr}")
+            raise InvalidSource(f"reaches for {node.attr}", "forbidden import")
     return tree
 
 

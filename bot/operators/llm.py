@@ -51,6 +51,7 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
+    seconds: float = 0.0  # waiting for answers, HTTP retries included
 
     @property
     def tokens(self) -> int:
@@ -61,6 +62,21 @@ class Usage:
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
         self.cost += other.cost
+        self.seconds += other.seconds
+
+
+USABLE = "usable"  # a call's outcome when its answer became a child
+
+
+@dataclass
+class Call:
+    """One model call, as it is told when it happens: what it cost and what came of it
+    (USABLE, or the kind of refusal, one of code.REFUSALS, or "endpoint failed")."""
+
+    template: str
+    usage: Usage
+    outcome: str
+    reason: str = ""
 
 
 @dataclass
@@ -118,7 +134,21 @@ class ChatClient:
         self.sleep = sleep
         self.key = os.environ.get(cfg.api_key_env, "")
 
-    def complete(self, messages: Sequence[Mapping[str, str]]) -> tuple[str, Usage]:
+    def complete(
+        self, messages: Sequence[Mapping[str, str]], *, timeout: float | None = None
+    ) -> tuple[str, Usage]:
+        """The answer's text and its usage (tokens from the server's `usage`, the seconds
+        waited); `timeout` caps each request's wait below `timeout_s`."""
+        began = time.monotonic()
+        try:
+            text, usage = self._complete(messages, timeout or self.cfg.timeout_s)
+        except (InvalidSource, LLMError) as exc:
+            exc.usage = Usage(1, seconds=time.monotonic() - began)  # type: ignore[union-attr]
+            raise
+        usage.seconds = time.monotonic() - began
+        return text, usage
+
+    def _complete(self, messages: Sequence[Mapping[str, str]], timeout: float) -> tuple[str, Usage]:
         import requests
 
         body: dict[str, Any] = {
@@ -133,11 +163,9 @@ class ChatClient:
         last = ""
         for attempt in range(self.cfg.max_http_retries + 1):
             try:
-                reply = requests.post(
-                    self.url, json=body, headers=headers, timeout=self.cfg.timeout_s
-                )
+                reply = requests.post(self.url, json=body, headers=headers, timeout=timeout)
             except requests.Timeout:
-                last = f"no answer within {self.cfg.timeout_s} s"
+                last = f"no answer within {timeout:.0f} s"
             except requests.ConnectionError as exc:
                 last = f"cannot connect ({exc.__class__.__name__})"
             else:
@@ -163,9 +191,11 @@ class ChatClient:
             prompt = int(usage.get("prompt_tokens", 0))
             completion = int(usage.get("completion_tokens", 0))
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise InvalidSource(f"the endpoint's answer is not a chat completion ({exc})") from None
+            raise InvalidSource(
+                f"the endpoint's answer is not a chat completion ({exc})", "not a completion"
+            ) from None
         if not isinstance(content, str):
-            raise InvalidSource("the answer has no text")
+            raise InvalidSource("the answer has no text", "not a completion")
         cost = (
             prompt * self.cfg.price_input_per_mtok + completion * self.cfg.price_output_per_mtok
         ) / 1e6
@@ -191,10 +221,14 @@ def propose(
     scores: str,
     allowed_imports: Sequence[str],
     max_bytes: int,
+    allowance: Callable[[], float | None] | None = None,
+    on_call: Callable[[Call], None] | None = None,
 ) -> Answer:
-    """Ask for a changed strategy; re-ask with the reason when an answer is refused.
-    Raises InvalidSource when no valid answer came within the retries (usage is then on
-    the exception as `.usage`)."""
+    """Ask for a changed strategy; re-ask with the reason when an answer is refused, at most
+    `max_retries + 1` calls in all. Before each call `allowance()` gives the seconds the
+    generation's budget has left (None: nothing left, and no call is made); each call is
+    told to `on_call` as it ends. Raises InvalidSource when no valid answer came (usage is
+    then on the exception as `.usage`, the last refusal's kind as `.kind`)."""
     shown = "\n\n".join(
         f"--- {name} ---\n{data.decode(errors='replace')}" for name, data in sorted(files.items())
     )
@@ -217,13 +251,25 @@ def propose(
         {"role": "user", "content": prompt},
     ]
     usage = Usage()
-    why = ""
+    why, kind, tries = "", "other", 0
+    tell = on_call or (lambda call: None)
     for _ in range(cfg.max_retries + 1):
+        left = allowance() if allowance is not None else cfg.timeout_s
+        if left is None or left <= 0:
+            why, kind = why or "the generation's budget for model calls is spent", "budget"
+            break
+        tries += 1
         try:
-            text, used = client.complete(messages)
+            text, used = client.complete(messages, timeout=min(cfg.timeout_s, left))
         except InvalidSource as exc:
-            why = str(exc)
+            used = getattr(exc, "usage", Usage(1))
+            usage.add(used)
+            why, kind = str(exc), exc.kind
+            tell(Call(template_name, used, kind, why))
             continue
+        except LLMError as exc:
+            tell(Call(template_name, getattr(exc, "usage", Usage(1)), "endpoint failed", str(exc)))
+            raise
         usage.add(used)
         try:
             changed, summary = parse_answer(
@@ -234,7 +280,8 @@ def propose(
                 max_bytes=max_bytes,
             )
         except InvalidSource as exc:
-            why = str(exc)
+            why, kind = str(exc), exc.kind
+            tell(Call(template_name, used, kind, why))
             messages += [
                 {"role": "assistant", "content": text},
                 {
@@ -243,8 +290,9 @@ def propose(
                 },
             ]
             continue
+        tell(Call(template_name, used, USABLE, summary))
         return Answer(changed, summary, template_name, usage)
-    refused = InvalidSource(f"no valid answer after {cfg.max_retries + 1} tries: {why}")
+    refused = InvalidSource(f"no valid answer after {tries} call(s): {why}", kind)
     refused.usage = usage  # type: ignore[attr-defined]
     raise refused
 
@@ -265,7 +313,7 @@ def parse_answer(
     """The changed files and a summary, or InvalidSource saying what is wrong."""
     blocks = FENCE.findall(text)
     if len(blocks) != 1:
-        raise InvalidSource(f"expected exactly one fenced block, found {len(blocks)}")
+        raise InvalidSource(f"expected exactly one fenced block, found {len(blocks)}", "no diff")
     kind, body = blocks[0]
     outside = FENCE.sub("", text).strip().splitlines()
     summary = next((line.strip()[:120] for line in outside if line.strip()), "a rewrite")
@@ -276,23 +324,27 @@ def parse_answer(
     for name, content in changed.items():
         _check_path(name)
         if name == MANIFEST:
-            raise InvalidSource("strategy.toml may not be changed")
+            raise InvalidSource("strategy.toml may not be changed", "manifest touched")
         if len(content.encode()) > max_bytes:
-            raise InvalidSource(f"{name} would be {len(content.encode())} bytes, over {max_bytes}")
+            raise InvalidSource(
+                f"{name} would be {len(content.encode())} bytes, over {max_bytes}", "too large"
+            )
         if name.endswith(".py"):
             try:
                 check_source(content, allowed_imports=allowed_imports, max_bytes=max_bytes)
             except InvalidSource as exc:
-                raise InvalidSource(f"{name}: {exc}") from None
+                raise InvalidSource(f"{name}: {exc}", exc.kind) from None
         elif name == PARAMS:
             try:
                 parse_params(content, manifest, source=PARAMS)
             except AugnesError as exc:
-                raise InvalidSource(exc.message) from None
+                raise InvalidSource(exc.message, "bad parameters") from None
         else:
-            raise InvalidSource(f"{name}: only .py files and {PARAMS} may change")
+            raise InvalidSource(
+                f"{name}: only .py files and {PARAMS} may change", "outside the folder"
+            )
     if all(files.get(k, b"").decode(errors="replace") == v for k, v in changed.items()):
-        raise InvalidSource("the answer changes nothing")
+        raise InvalidSource("the answer changes nothing", "changes nothing")
     return changed, summary
 
 
@@ -322,7 +374,9 @@ def _check_path(name: str) -> None:
         or "\\" in name
         or not re.fullmatch(r"[A-Za-z0-9_.-]+", name)
     ):
-        raise InvalidSource(f"{name!r} is not a file of the strategy's folder")
+        raise InvalidSource(
+            f"{name!r} is not a file of the strategy's folder", "outside the folder"
+        )
 
 
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
@@ -339,14 +393,16 @@ def apply_diff(diff: str, files: Mapping[str, str]) -> dict[str, str]:
             i += 1
             continue
         if i + 1 >= len(lines) or not lines[i + 1].startswith("+++ "):
-            raise InvalidSource("a '--- ' line without its '+++ ' line")
+            raise InvalidSource("a '--- ' line without its '+++ ' line", "context mismatch")
         old_name = _strip(lines[i][4:])
         new_name = _strip(lines[i + 1][4:])
         name = new_name if new_name != "/dev/null" else old_name
         _check_path(name)
         source = out.get(name, files.get(name, "")) if old_name != "/dev/null" else ""
         if old_name != "/dev/null" and name not in files and name not in out:
-            raise InvalidSource(f"the diff changes {name}, which does not exist")
+            raise InvalidSource(
+                f"the diff changes {name}, which does not exist", "context mismatch"
+            )
         i += 2
         original = source.splitlines(keepends=True)
         result: list[str] = []
@@ -354,10 +410,10 @@ def apply_diff(diff: str, files: Mapping[str, str]) -> dict[str, str]:
         while i < len(lines) and lines[i].startswith("@@"):
             match = HUNK.match(lines[i])
             if match is None:
-                raise InvalidSource(f"not a hunk header: {lines[i][:60]}")
+                raise InvalidSource(f"not a hunk header: {lines[i][:60]}", "context mismatch")
             start = max(0, int(match.group(1)) - 1)
             if start < position:
-                raise InvalidSource("hunks overlap or are out of order")
+                raise InvalidSource("hunks overlap or are out of order", "context mismatch")
             result += original[position:start]
             position = start
             i += 1
@@ -372,7 +428,8 @@ def apply_diff(diff: str, files: Mapping[str, str]) -> dict[str, str]:
                     if have != content:
                         raise InvalidSource(
                             f"{name}: the diff expects {content!r} at line {position + 1}, "
-                            f"the file has {have!r}"
+                            f"the file has {have!r}",
+                            "context mismatch",
                         )
                     if tag == " ":
                         result.append(original[position])
@@ -380,12 +437,14 @@ def apply_diff(diff: str, files: Mapping[str, str]) -> dict[str, str]:
                 elif tag == "+":
                     result.append(content + "\n")
                 else:
-                    raise InvalidSource(f"{name}: a diff line starts with {tag!r}")
+                    raise InvalidSource(
+                        f"{name}: a diff line starts with {tag!r}", "context mismatch"
+                    )
                 i += 1
         result += original[position:]
         out[name] = "".join(result)
     if not out:
-        raise InvalidSource("the diff names no file ('--- a/…' and '+++ b/…' lines)")
+        raise InvalidSource("the diff names no file ('--- a/…' and '+++ b/…' lines)", "no diff")
     return out
 
 

@@ -13,13 +13,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from bot.cli import cli
 from bot.config import LLMConfig
 from bot.errors import AugnesError
 from bot.loop import Event, Loop
 from bot.manifest import parse_manifest
-from bot.operators.code import DEFAULT_IMPORTS, InvalidSource
-from bot.operators.llm import ChatClient, LLMError, apply_diff, parse_answer, propose, templates
+from bot.operators.code import DEFAULT_IMPORTS, REFUSALS, InvalidSource
+from bot.operators.llm import (
+    Call,
+    ChatClient,
+    LLMError,
+    apply_diff,
+    parse_answer,
+    propose,
+    templates,
+)
 from bot.workspace import Workspace
 from tests.conftest import ROOT, commit_file, git
 from tests.operators.llm_server import FakeChat, Step
@@ -72,23 +82,41 @@ def test_a_whole_file_or_a_diff_is_accepted() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "why"),
+    ("text", "why", "kind"),
     [
-        ("no block at all", "exactly one fenced block, found 0"),
-        ("```python\nx = 1\n```\n```python\ny = 2\n```", "found 2"),
-        ("```python\n# file: ../evil.py\nx = 1\n```", "not a file of the strategy's folder"),
-        ("```python\n# file: strategy.toml\nname = 'x'\n```", "strategy.toml may not be changed"),
-        ("```python\nimport os\n```", "imports os"),
-        ("```python\ndef broken(:\n```", "does not compile"),
-        ('```json\n{"pend_kp": 99}\n```', "params.json"),
-        (f"```python\n{POLICY}```", "changes nothing"),
-        ("```diff\n--- a/policy.py\n+++ b/policy.py\n@@ -1,1 +1,1 @@\n-nope\n+x\n```", "expects"),
-        ("```diff\n--- a/../../etc/passwd\n+++ b/../../etc/passwd\n```", "not a file"),
+        ("no block at all", "exactly one fenced block, found 0", "no diff"),
+        ("```python\nx = 1\n```\n```python\ny = 2\n```", "found 2", "no diff"),
+        (
+            "```python\n# file: ../evil.py\nx = 1\n```",
+            "not a file of the strategy's folder",
+            "outside the folder",
+        ),
+        (
+            "```python\n# file: strategy.toml\nname = 'x'\n```",
+            "strategy.toml may not be changed",
+            "manifest touched",
+        ),
+        ("```python\nimport os\n```", "imports os", "forbidden import"),
+        ("```python\ndef broken(:\n```", "does not compile", "does not compile"),
+        ('```json\n{"pend_kp": 99}\n```', "params.json", "bad parameters"),
+        (f"```python\n{POLICY}```", "changes nothing", "changes nothing"),
+        (
+            "```diff\n--- a/policy.py\n+++ b/policy.py\n@@ -1,1 +1,1 @@\n-nope\n+x\n```",
+            "expects",
+            "context mismatch",
+        ),
+        (
+            "```diff\n--- a/../../etc/passwd\n+++ b/../../etc/passwd\n```",
+            "not a file",
+            "outside the folder",
+        ),
+        (f"```python\n{POLICY}\n{'# pad' * 20000}\n```", "bytes, over", "too large"),
     ],
 )
-def test_answers_that_are_refused(text: str, why: str) -> None:
-    with pytest.raises(InvalidSource, match=re.escape(why)):
+def test_answers_that_are_refused(text: str, why: str, kind: str) -> None:
+    with pytest.raises(InvalidSource, match=re.escape(why)) as refused:
         parse(text)
+    assert refused.value.kind == kind
 
 
 def test_apply_diff_with_several_hunks_and_a_new_file() -> None:
@@ -152,25 +180,46 @@ def test_a_refused_or_malformed_answer_is_asked_again_then_given_up(chat: FakeCh
         max_bytes=65_536,
     )
     assert answer.files == {"policy.py": good} and answer.summary == "Softer torque."
-    assert answer.usage.calls == 2 and answer.usage.tokens > 0 and answer.usage.cost > 0
+    # the malformed answer is a call too, though it has no tokens to count
+    assert answer.usage.calls == 3 and answer.usage.tokens > 0 and answer.usage.cost > 0
     # the refusal went back to the model with its reason
     last = chat.requests[-1]["messages"]
     assert last[-1]["role"] == "user" and "imports subprocess" in last[-1]["content"]
     assert "heuristic" in last[1]["content"] and "cartpole" in last[1]["content"]
     chat.script.extend([Step(text="no block")] * 2)
-    with pytest.raises(InvalidSource, match="no valid answer after 2 tries") as refused:
-        propose(
-            client(chat, []),
-            config(max_retries=1),
-            template_name="t",
-            template="{files}",
-            manifest=MANIFEST,
-            files=FILES,
-            scores="{}",
-            allowed_imports=DEFAULT_IMPORTS,
-            max_bytes=65_536,
-        )
+    calls: list[Call] = []
+    with pytest.raises(InvalidSource, match="no valid answer after 2 call") as refused:
+        ask_bare(chat, config(max_retries=1), on_call=calls.append)
     assert refused.value.usage.calls == 2  # type: ignore[attr-defined]
+    assert refused.value.kind == "no diff"
+    assert [(c.template, c.outcome) for c in calls] == [("t", "no diff")] * 2
+    assert all(c.usage.tokens > 0 and c.usage.seconds > 0 for c in calls)
+
+
+def ask_bare(chat: FakeChat, cfg: LLMConfig, **hooks: Any) -> None:
+    """propose() with a bare template, for the calls' accounting."""
+    propose(
+        client(chat, []),
+        cfg,
+        template_name="t",
+        template="{files}",
+        manifest=MANIFEST,
+        files=FILES,
+        scores="{}",
+        allowed_imports=DEFAULT_IMPORTS,
+        max_bytes=65_536,
+        **hooks,
+    )
+
+
+def test_no_call_is_made_once_the_allowance_is_spent(chat: FakeChat) -> None:
+    chat.script.extend([Step(text="no block")] * 3)
+    left = iter([30.0, None])  # seconds for the first call, then nothing
+    calls: list[Call] = []
+    with pytest.raises(InvalidSource, match="no valid answer after 1 call") as refused:
+        ask_bare(chat, config(max_retries=2), allowance=lambda: next(left), on_call=calls.append)
+    assert len(chat.requests) == 1 and len(calls) == 1
+    assert refused.value.usage.calls == 1  # type: ignore[attr-defined]
 
 
 def test_five_templates_ship_and_a_users_own_is_found(tmp_path: Path) -> None:
@@ -258,4 +307,108 @@ def test_the_budget_per_generation_stops_the_operator(seeded_repo: Path) -> None
     finally:
         chat.stop()
     assert len(chat.requests) == 1  # the first call spends the budget
-    assert any("budget of 1 tokens is spent" in e.detail for e in events)
+    assert any("budget of 1 tokens (budget_tokens) is spent" in e.detail for e in events)
+
+
+def refusing(body: dict[str, Any]) -> str:
+    return "I would make the strategy better, but here is no code."
+
+
+def test_a_model_that_never_helps_costs_a_bounded_number_of_calls(seeded_repo: Path) -> None:
+    """Each child gets one llm attempt of at most max_retries + 1 calls; every call is told
+    as it happens with its tokens, seconds and refusal reason; the generation goes on with
+    fewer children and says so; the refusals are tallied by reason."""
+    chat = FakeChat(reply=refusing).start()
+    try:
+        use_llm(seeded_repo, chat.url, max_retries=1)
+        events: list[Event] = []
+        Loop(Workspace.open(seeded_repo), on_event=events.append).run(
+            generations=1, until=None, mutations=3
+        )
+    finally:
+        chat.stop()
+    assert chat.violations == []
+    assert len(chat.requests) == 3 * 2  # three children, two calls each, then no more
+    calls = [e for e in events if e.kind == "llm"]
+    assert len(calls) == len(chat.requests)
+    assert all("refused, no diff (expected exactly one fenced block" in e.detail for e in calls)
+    assert all(e.total > 0 and e.seconds is not None for e in calls)
+    fewer = [e for e in events if "gave no usable child" in e.detail]
+    assert len(fewer) == 3 and all("one child fewer" in e.detail for e in fewer)
+    stats = json.loads(git(seeded_repo, "show", "main:lineage/strategy_stats.json"))
+    llm = stats["operators"]["llm"]
+    assert llm["invalid"] == 3 and llm["planned"] == 0
+    assert llm["llm"]["calls"] == 6 and llm["llm"]["usable"] == 0
+    assert llm["llm"]["refused"] == {"no diff": 6}
+    assert llm["tokens"] == llm["llm"]["tokens"] > 0
+    assert sum(t["calls"] for t in llm["llm"]["templates"].values()) == 6
+    shown = CliRunner().invoke(cli, ["-C", str(seeded_repo), "stats", "--operators"])
+    assert shown.exit_code == 0, shown.output
+    assert "llm template" in shown.output and "refused: no diff 6" in shown.output
+
+
+def test_every_call_is_a_json_record_as_it_happens(seeded_repo: Path) -> None:
+    chat = FakeChat(reply=tuned).start()
+    try:
+        use_llm(seeded_repo, chat.url)
+        result = CliRunner().invoke(
+            cli,
+            ["-C", str(seeded_repo), "--log-format", "json", "run", "-g", "1", "-m", "2"],
+        )
+    finally:
+        chat.stop()
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    calls = [r for r in records if r["event"] == "llm"]
+    assert len(calls) == len(chat.requests) >= 2
+    assert all(r["tokens"] > 0 and r["seconds"] >= 0 and r["template"] for r in calls)
+    assert {r["outcome"] for r in calls} <= {"usable", *REFUSALS}
+    planned = [r for r in records if r["event"] == "planned" and r.get("operator") == "llm"]
+    assert sum(r["outcome"] == "usable" for r in calls) >= len(planned) == 2
+    assert records.index(calls[0]) < records.index(planned[-1])  # told before the child
+
+
+def test_when_the_model_gives_nothing_the_other_operators_make_the_children(
+    seeded_repo: Path,
+) -> None:
+    chat = FakeChat(reply=refusing).start()
+    try:
+        use_llm(seeded_repo, chat.url, max_retries=0, budget_calls=2)
+        text = (seeded_repo / "pyproject.toml").read_text()
+        commit_file(
+            seeded_repo,
+            "pyproject.toml",
+            text.replace('operators = ["llm"]', 'operators = ["llm", "perturb"]'),
+        )
+        events: list[Event] = []
+        Loop(Workspace.open(seeded_repo), on_event=events.append).run(
+            generations=2, until=None, mutations=4
+        )
+    finally:
+        chat.stop()
+    assert len(chat.requests) <= 2 * 2  # budget_calls per generation
+    assert any("budget of 2 calls (budget_calls) is spent" in e.detail for e in events)
+    stats = json.loads(git(seeded_repo, "show", "main:lineage/strategy_stats.json"))
+    assert stats["operators"]["perturb"]["planned"] == 8  # every child, from perturb
+    assert stats["operators"]["llm"]["llm"]["calls"] == len(chat.requests)
+
+
+def test_the_seconds_budget_cuts_a_slow_models_wait(seeded_repo: Path) -> None:
+    chat = FakeChat(reply=refusing).start()
+    chat.script.extend([Step(text="slow", delay=1.5)] * 10)
+    try:
+        use_llm(seeded_repo, chat.url, budget_s=1.0, timeout_s=30.0, max_http_retries=0)
+        events: list[Event] = []
+        Loop(Workspace.open(seeded_repo), on_event=events.append).run(
+            generations=1, until=None, mutations=3
+        )
+    finally:
+        chat.stop()
+    # the first call waits only the 1 s the budget has, and the operator rests
+    assert len(chat.requests) == 1
+    assert any("rests this generation" in e.detail and "within 1 s" in e.detail for e in events)
+    told = [e.detail for e in events if e.kind == "llm"]
+    assert len(told) == 1 and "endpoint failed (" in told[0] and "within 1 s" in told[0]
+    stats = json.loads(git(seeded_repo, "show", "main:lineage/strategy_stats.json"))
+    assert stats["operators"]["llm"]["llm"]["calls"] == 1
+    assert stats["operators"]["llm"]["llm"]["seconds"] < 1.5
