@@ -296,14 +296,18 @@ def test_without_an_endpoint_the_operator_is_skipped_with_one_message(seeded_rep
     assert stats["operators"].get("llm", {}).get("attempts", 0) == 0
 
 
+def run_with(repo: Path, chat: FakeChat, **settings: Any) -> list[Event]:
+    """One generation of three children with the llm operator on `chat`; its events."""
+    use_llm(repo, chat.url, **settings)
+    events: list[Event] = []
+    Loop(Workspace.open(repo), on_event=events.append).run(generations=1, until=None, mutations=3)
+    return events
+
+
 def test_the_budget_per_generation_stops_the_operator(seeded_repo: Path) -> None:
     chat = FakeChat(reply=tuned).start()
     try:
-        use_llm(seeded_repo, chat.url, budget_tokens=1)
-        events: list[Event] = []
-        Loop(Workspace.open(seeded_repo), on_event=events.append).run(
-            generations=1, until=None, mutations=3
-        )
+        events = run_with(seeded_repo, chat, budget_tokens=1)
     finally:
         chat.stop()
     assert len(chat.requests) == 1  # the first call spends the budget
@@ -320,11 +324,7 @@ def test_a_model_that_never_helps_costs_a_bounded_number_of_calls(seeded_repo: P
     fewer children and says so; the refusals are tallied by reason."""
     chat = FakeChat(reply=refusing).start()
     try:
-        use_llm(seeded_repo, chat.url, max_retries=1)
-        events: list[Event] = []
-        Loop(Workspace.open(seeded_repo), on_event=events.append).run(
-            generations=1, until=None, mutations=3
-        )
+        events = run_with(seeded_repo, chat, max_retries=1)
     finally:
         chat.stop()
     assert chat.violations == []
@@ -397,11 +397,7 @@ def test_the_seconds_budget_cuts_a_slow_models_wait(seeded_repo: Path) -> None:
     chat = FakeChat(reply=refusing).start()
     chat.script.extend([Step(text="slow", delay=1.5)] * 10)
     try:
-        use_llm(seeded_repo, chat.url, budget_s=1.0, timeout_s=30.0, max_http_retries=0)
-        events: list[Event] = []
-        Loop(Workspace.open(seeded_repo), on_event=events.append).run(
-            generations=1, until=None, mutations=3
-        )
+        events = run_with(seeded_repo, chat, budget_s=1.0, timeout_s=30.0, max_http_retries=0)
     finally:
         chat.stop()
     # the first call waits only the 1 s the budget has, and the operator rests
