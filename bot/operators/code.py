@@ -53,6 +53,7 @@ REFUSALS = (
     "bad parameters",
     "changes nothing",
     "not a completion",  # the endpoint's answer is not a chat completion
+    "entry point missing",  # the manifest's entry file no longer defines its entry
     "other",
 )
 
@@ -91,6 +92,28 @@ def check_source(text: str, *, allowed_imports: Sequence[str], max_bytes: int) -
         ):
             raise InvalidSource(f"reaches for {node.attr}", "forbidden import")
     return tree
+
+
+def defines(tree: ast.Module, name: str) -> bool:
+    """Whether the module binds `name` at its top level (a def, a class, an assignment or
+    an import, also under an `if` or `try`), so that the harness's getattr on the loaded
+    module finds it. Names bound inside functions and classes do not count."""
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            if node.name == name:
+                return True
+            continue
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            if any((a.asname or a.name.split(".")[0]) == name for a in node.names):
+                return True
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id == name:
+            return True
+        if not isinstance(node, ast.Lambda):
+            pending.extend(ast.iter_child_nodes(node))
+    return False
 
 
 @functools.lru_cache(maxsize=4096)

@@ -26,7 +26,7 @@ from typing import Any
 from bot.config import LLMConfig
 from bot.errors import AugnesError
 from bot.manifest import MANIFEST, PARAMS, Manifest, parse_params
-from bot.operators.code import InvalidSource, check_source
+from bot.operators.code import InvalidSource, check_source, defines
 
 SYSTEM = """You improve strategies: Python code and parameters that act on benchmark goals.
 A strategy lives in one folder; you see its files, its parameter declarations and its scores.
@@ -331,9 +331,15 @@ def parse_answer(
             )
         if name.endswith(".py"):
             try:
-                check_source(content, allowed_imports=allowed_imports, max_bytes=max_bytes)
+                tree = check_source(content, allowed_imports=allowed_imports, max_bytes=max_bytes)
             except InvalidSource as exc:
                 raise InvalidSource(f"{name}: {exc}", exc.kind) from None
+            entry_file, entry = manifest.entry.split(":")
+            if name == entry_file and not defines(tree, entry):
+                raise InvalidSource(
+                    f"{name} no longer defines {entry}, the manifest's entry point",
+                    "entry point missing",
+                )
         elif name == PARAMS:
             try:
                 parse_params(content, manifest, source=PARAMS)

@@ -3,6 +3,7 @@ may not be evaluated; near-duplicates look alike to the novelty check."""
 
 from __future__ import annotations
 
+import ast
 import difflib
 import random
 
@@ -14,6 +15,7 @@ from bot.operators.code import (
     DEFAULT_IMPORTS,
     InvalidSource,
     check_source,
+    defines,
     mutate,
     normalised,
 )
@@ -132,3 +134,21 @@ def test_parameters_that_differ_below_the_precision_are_near_duplicates() -> Non
 
     assert key(5.0) == key(5.0012) and key(5.0) != key(5.02)
     assert key(5.0, digits=6) != key(5.0012, digits=6)
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("def make_policy(params):\n    pass\n", True),
+        ("class make_policy:\n    pass\n", True),
+        ("make_policy = lambda params: None\n", True),
+        ("from numpy import make_policy\n", True),
+        ("import numpy as make_policy\n", True),
+        ("if True:\n    make_policy = None\n", True),
+        ("try:\n    pass\nexcept ImportError:\n    def make_policy(p):\n        pass\n", True),
+        ("def policy(params):\n    make_policy = 1\n", False),
+        ("x = make_policy\n", False),
+    ],
+)
+def test_defines_finds_a_top_level_name_only(source: str, found: bool) -> None:
+    assert defines(ast.parse(source), "make_policy") is found

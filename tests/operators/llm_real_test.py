@@ -33,7 +33,7 @@ from click.testing import CliRunner
 
 from bot.cli import cli
 from bot.config import VariationConfig
-from bot.operators.code import DEFAULT_IMPORTS, REFUSALS, check_source
+from bot.operators.code import DEFAULT_IMPORTS, REFUSALS, check_source, defines
 from tests.conftest import ROOT, commit_file, git
 
 pytestmark = pytest.mark.slow
@@ -201,7 +201,9 @@ def test_a_real_small_model_is_bounded_accounted_and_guarded(
         for name in files:
             text = git(seeded_repo, "show", f"{commit}:{name}")
             if name.endswith(".py"):
-                check_source(text, allowed_imports=DEFAULT_IMPORTS, max_bytes=limit)
+                tree = check_source(text, allowed_imports=DEFAULT_IMPORTS, max_bytes=limit)
+                if name.endswith("/policy.py"):  # the entry file still has its entry
+                    assert defines(tree, "make_policy"), name
             elif name.endswith("strategy.toml"):  # the manifest is never touched
                 assert text.strip() == (ROOT / name).read_text().strip(), name
 

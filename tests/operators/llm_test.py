@@ -111,6 +111,11 @@ def test_a_whole_file_or_a_diff_is_accepted() -> None:
             "outside the folder",
         ),
         (f"```python\n{POLICY}\n{'# pad' * 20000}\n```", "bytes, over", "too large"),
+        (
+            "```python\ndef policy(obs):\n    return 0\n```",
+            "no longer defines make_policy",
+            "entry point missing",
+        ),
     ],
 )
 def test_answers_that_are_refused(text: str, why: str, kind: str) -> None:
