@@ -24,6 +24,7 @@ from bot.operators.cmaes import CmaEs
 from bot.operators.code import InvalidSource, mutate
 from bot.operators.llm import Answer
 from bot.parents import ArchiveEntry, choose_mate, choose_parents
+from bot.records import LLMUsage
 from bot.report import untrusted_text
 from bot.scoring import VariantScore, median
 from bot.search_state import SearchState, complete_population, fitness, members
@@ -533,6 +534,16 @@ class Planner:
 
     def novelty(self, files: Mapping[str, bytes]) -> str:
         return novelty_key(files, digits=self.config.variation.novelty_digits, params_file=PARAMS)
+
+
+def wasted_attempts(invalid: Mapping[str, int], llm: LLMUsage | None) -> dict[str, int]:
+    """What each operator spent without a child, in attempts: its `invalid` tally, except
+    that the language model's attempts cost what they cost — every call that gave no child
+    (refused, or the endpoint failed) counts, so an attempt of two refused calls costs two."""
+    out = dict(invalid)
+    if llm is not None and llm.calls:
+        out["llm"] = max(out.get("llm", 0), llm.calls - llm.usable)
+    return out
 
 
 def operator_records(

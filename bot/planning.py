@@ -34,7 +34,7 @@ from bot.operators.llm import (
     templates,
 )
 from bot.parents import ArchiveEntry
-from bot.planner import Planner
+from bot.planner import Planner, wasted_attempts
 from bot.records import LLMUsage, TemplateUsage
 from bot.reflect import active_deferrals
 from bot.scoring import VariantScore
@@ -297,7 +297,10 @@ class Planning(LoopState):
             ),
             boosted={cid for cid, v in (stats.variants.items() if stats else ()) if v.mutate_next},
             failed=set(stats.failure_cache if stats else ()),
-            wasted={op: r.invalid for op, r in (stats.operators.items() if stats else ())},
+            wasted=wasted_attempts(
+                {op: r.invalid for op, r in (stats.operators.items() if stats else ())},
+                stats.operators["llm"].llm if stats and "llm" in stats.operators else None,
+            ),
             capacity=self._capacity,
             llm=_Prompting(self),
             state=self.ws.committed_search(main),

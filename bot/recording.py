@@ -15,11 +15,12 @@ from bot.learning import Learning
 from bot.lineage_files import atomic_write, dump_json, extend_jsonl
 from bot.loop_state import Event, _now
 from bot.operators.bandit import shares
-from bot.planner import operator_records
+from bot.planner import operator_records, wasted_attempts
 from bot.plots import regret_figure
 from bot.records import (
     Deferral,
     GenerationSummary,
+    LLMUsage,
     OperatorStats,
     StrategyStatsFile,
 )
@@ -171,11 +172,15 @@ class Recording(Learning):
         prior: StrategyStatsFile | None,
     ) -> dict[str, OperatorStats]:
         before = prior.operators if prior else {}
-        wasted = {
-            op: before.get(op, OperatorStats()).invalid
-            + journal.variation.get(op, {}).get("invalid", 0)
-            for op in {*before, *journal.variation}
-        }
+        llm = (before.get("llm", OperatorStats()).llm or LLMUsage()).plus(journal.llm_usage)
+        wasted = wasted_attempts(
+            {
+                op: before.get(op, OperatorStats()).invalid
+                + journal.variation.get(op, {}).get("invalid", 0)
+                for op in {*before, *journal.variation}
+            },
+            llm,
+        )
         records = operator_records(archive, scores, wasted)
         share = shares(
             list(self.cfg.variation.operators), records, floor=self.cfg.variation.bandit_floor

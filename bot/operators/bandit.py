@@ -2,8 +2,8 @@
 
 Each operator's record is how many of its children were evaluated and how many of those
 improved on their (first) parent, and how many of its attempts were wasted: discarded as
-invalid before any evaluation (a language model's refused answers, a code edit that does
-not compile). Its share of new children is proportional to the posterior mean success rate
+invalid before any evaluation (a code edit that does not compile; for the language model,
+every call that gave no child: planner.wasted_attempts). Its share of new children is proportional to the posterior mean success rate
 (1 + improved) / (2 + evaluated + wasted) — an operator that keeps making better children
 gets more of them, one whose attempts cost without giving children fewer — and never falls
 below `floor`, so an operator that started badly still gets tried as the archive changes.

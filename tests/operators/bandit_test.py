@@ -6,6 +6,8 @@ import random
 from collections import Counter
 
 from bot.operators.bandit import Record, choose, shares
+from bot.planner import wasted_attempts
+from bot.records import LLMUsage
 
 
 def test_shares_follow_success_and_keep_a_floor() -> None:
@@ -33,3 +35,17 @@ def test_choices_follow_the_shares() -> None:
     assert [choose(share, random.Random(9)) for _ in range(3)] == [
         choose(share, random.Random(9)) for _ in range(3)
     ]
+
+
+def test_a_language_model_attempt_costs_every_call_that_gave_no_child() -> None:
+    used = LLMUsage(calls=7, usable=1)
+    assert wasted_attempts({"llm": 3, "perturb": 2}, used) == {"llm": 6, "perturb": 2}
+    assert wasted_attempts({"perturb": 2}, None) == {"perturb": 2}
+    assert wasted_attempts({"llm": 3}, LLMUsage()) == {"llm": 3}
+    # three refused attempts of two calls each weigh twice three single refusals
+    records = {
+        "llm": Record(evaluated=4, improved=1, wasted=6),
+        "code-constant": Record(evaluated=4, improved=1, wasted=3),
+    }
+    share = shares(["llm", "code-constant"], records, floor=0.05)
+    assert share["llm"] < share["code-constant"]

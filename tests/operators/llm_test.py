@@ -16,10 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from bot.config import LLMConfig
+from bot.config import LLMConfig, VariationConfig
 from bot.errors import AugnesError
 from bot.loop import Event, Loop
 from bot.manifest import parse_manifest
+from bot.operators.bandit import Record, shares
 from bot.operators.code import DEFAULT_IMPORTS, REFUSALS, InvalidSource
 from bot.operators.llm import (
     Call,
@@ -378,7 +379,7 @@ def test_when_the_model_gives_nothing_the_other_operators_make_the_children(
 ) -> None:
     chat = FakeChat(reply=refusing).start()
     try:
-        use_llm(seeded_repo, chat.url, max_retries=0, budget_calls=2)
+        use_llm(seeded_repo, chat.url, max_retries=1, budget_calls=2)
         text = (seeded_repo / "pyproject.toml").read_text()
         commit_file(
             seeded_repo,
@@ -396,6 +397,15 @@ def test_when_the_model_gives_nothing_the_other_operators_make_the_children(
     stats = json.loads(git(seeded_repo, "show", "main:lineage/strategy_stats.json"))
     assert stats["operators"]["perturb"]["planned"] == 8  # every child, from perturb
     assert stats["operators"]["llm"]["llm"]["calls"] == len(chat.requests)
+    # the bandit counts every refused call against the operator, not each attempt once
+    ops = stats["operators"]
+    assert ops["llm"]["invalid"] < len(chat.requests)
+    records = {
+        "llm": Record(0, 0, len(chat.requests)),
+        "perturb": Record(ops["perturb"]["evaluated"], ops["perturb"]["improved"], 0),
+    }
+    floor = VariationConfig().bandit_floor
+    assert ops["llm"]["share"] == round(shares(["llm", "perturb"], records, floor=floor)["llm"], 4)
 
 
 def test_the_seconds_budget_cuts_a_slow_models_wait(seeded_repo: Path) -> None:
