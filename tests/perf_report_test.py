@@ -99,3 +99,58 @@ def test_the_sensitivity_table_compares_each_setting_with_the_defaults(tmp_path:
     )
     text, _ = stats.render(data)
     assert "| variation.sigma = 0.2 | 2.000 (-1.000) | 0.700 (+0.100) |" in text
+
+
+def test_the_ablation_sets_the_parent_led_runs_beside_the_protocols(tmp_path: Path) -> None:
+    data = tmp_path / "performance"
+    data.mkdir()
+    write(data, {"augnes": 0.93, "v06": 0.93})  # every operator: a tie
+    runs = [run("augnes", s, {"60": 0.92, "1000": 0.94}, "augnes, parent-led operators")
+            for s in range(1, 7)]  # fmt: skip
+    runs += [run("v06", s, {"60": 0.90, "1000": 0.94}, "v06, parent-led operators")
+             for s in range(1, 7)]  # fmt: skip
+    (data / "ablation_binpacking.json").write_text(
+        json.dumps({"suite": "binpacking", "seeds": 6, "checkpoints": [60, 1000], "runs": runs})
+    )
+    text, _ = stats.render(data)
+    assert "### What the archive adds where the parent decides the child" in text
+    assert "| every operator | 60 | 0.865 | 0.865 | +0.000 [+0.000, +0.000]" in text
+    assert "| perturb, crossover, resample | 60 | 0.800 | 1.000 | +0.200 [+0.200, +0.200]" in text
+    assert "6/6 |" in text and "| perturb, crossover, resample | 1000 | 0.600 | 0.600 |" in text
+    # without the protocol's runs only the ablation's rows are shown
+    (data / "efficacy_binpacking.json").unlink()
+    text, _ = stats.render(data)
+    assert "| every operator |" not in text
+    assert "| perturb, crossover, resample | 60 |" in text
+
+
+def test_control_says_how_far_a_could_lead_b_below_the_ceiling(tmp_path: Path) -> None:
+    data = tmp_path / "performance"
+    data.mkdir()
+    runs = [run("augnes", s, {"240": 0.780 + 0.002 * s}) for s in range(1, 5)]
+    runs += [run("v06", s, {"240": 0.785}) for s in range(1, 5)]
+    (data / "efficacy_control.json").write_text(
+        json.dumps(
+            {"suite": "control", "budget": 240, "seeds": 4, "checkpoints": [240], "runs": runs,
+             "start": {"in_sample": 0.52, "heldout": 0.50}}
+        )
+    )  # fmt: skip
+    goals = {"cartpole": {"heldout": 1.0}, "pendulum": {"heldout": 0.59}}
+    (data / "ceilings_control.json").write_text(
+        json.dumps({"evaluations": 600, "families": {"p": {"goals": goals, "ceiling": 0.795}}})
+    )
+    text, _ = stats.render(data)
+    assert "| p | 1.000 | 0.590 | 0.7950 |" in text
+    assert "(b) leaves 0.0100 below the ceiling (median)" in text
+    assert "over these 4 seeds is 0.0040 wide" in text
+    # a shipped variant that did better on a goal than the ceiling search raises the ceiling
+    runs[-1]["checkpoints"]["240"]["heldout_goals"] = {"cartpole": 0.98, "pendulum": 0.61}
+    (data / "efficacy_control.json").write_text(
+        json.dumps(
+            {"suite": "control", "budget": 240, "seeds": 4, "checkpoints": [240], "runs": runs,
+             "start": {"in_sample": 0.52, "heldout": 0.50}}
+        )
+    )  # fmt: skip
+    text, _ = stats.render(data)
+    assert "| p | 1.000 | 0.610* | 0.8050 |" in text
+    assert "(b) leaves 0.0200 below the ceiling (median)" in text

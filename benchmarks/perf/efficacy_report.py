@@ -127,7 +127,9 @@ def fmt(value: float, digits: int = 3) -> str:
 
 # ---- the section ------------------------------------------------------------------------------
 def section(
-    result: dict[str, Any], ceilings: dict[str, Any] | None
+    result: dict[str, Any],
+    ceilings: dict[str, Any] | None,
+    more: Sequence[dict[str, Any]] = (),
 ) -> tuple[list[str], dict[str, Any]]:
     """One suite's tables and its verdicts."""
     suite = result["suite"]
@@ -202,7 +204,7 @@ def section(
     out += _targets(suite, verdicts)
     out += _effort(runs)
     if ceilings:
-        out += _headroom(result, ceilings, runs, f)
+        out += _headroom(result, ceilings, runs, f, more)
     return out, verdicts
 
 
@@ -265,29 +267,61 @@ def _effort(runs: dict[str, dict[int, Any]]) -> list[str]:
     ]
 
 
+def family_ceilings(
+    ceilings: dict[str, Any], runs: Sequence[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Per family: per goal the best held-out reward_norm of any variant seen — the ceiling
+    search's, or one a method shipped at a checkpoint (runs that record their goals) — and
+    the ceiling, their weighted mean; `beaten` names the goals a shipped variant set."""
+    weights = ceilings.get("weights") or {}
+    out: dict[str, dict[str, Any]] = {}
+    for name, fam in ceilings["families"].items():
+        goals = {g: r["heldout"] for g, r in fam["goals"].items()}
+        beaten = set()
+        for r in runs:
+            for reading in r["checkpoints"].values():
+                if reading.get("strategy") != name:
+                    continue
+                for g, v in reading.get("heldout_goals", {}).items():
+                    if g in goals and v > goals[g]:
+                        goals[g], _ = v, beaten.add(g)
+        w = {g: weights.get(g, 1.0) for g in goals}
+        ceiling = sum(w[g] * v for g, v in goals.items()) / (sum(w.values()) or 1.0)
+        out[name] = {"goals": goals, "ceiling": ceiling, "beaten": sorted(beaten)}
+    return out
+
+
 def _headroom(
     result: dict[str, Any],
     ceilings: dict[str, Any],
     runs: dict[str, dict[int, Any]],
     f: Callable[[float], float],
+    more: Sequence[dict[str, Any]] = (),
 ) -> list[str]:
-    families = ceilings["families"]
+    families = family_ceilings(
+        ceilings, [r for mine in runs.values() for r in mine.values()] + list(more)
+    )
     rows = [
         [
             name,
-            *(fmt(fam["goals"][g]["heldout"], 3) for g in sorted(fam["goals"])),
+            *(
+                fmt(fam["goals"][g], 3) + ("*" if g in fam["beaten"] else "")
+                for g in sorted(fam["goals"])
+            ),
             fmt(fam["ceiling"], 4),
         ]
         for name, fam in sorted(families.items())
     ]
     goals = sorted(next(iter(families.values()))["goals"])
-    best = max(families.values(), key=lambda fam: fam["ceiling"])["ceiling"]
+    best = max(fam["ceiling"] for fam in families.values())
     start = result["start"]["heldout"]
     out = [
-        f"Ceilings: per family and goal, the best held-out reward_norm a CMA-ES of "
-        f"{ceilings['evaluations']} evaluations on that goal alone found; the family's "
-        "ceiling is their mean (an upper bound: one variant need not reach every goal's "
-        "best at once).",
+        f"Ceilings: per family and goal, the best held-out reward_norm of any variant seen — "
+        f"of those a CMA-ES of {ceilings['evaluations']} evaluations on that goal alone "
+        "tried (it searches on the goal's selection episodes; each variant is also scored "
+        "on the held-out ones and the best there is kept), or, marked *, a variant a method "
+        "shipped in these runs or the ablation's; the family's ceiling is their mean (a "
+        "bound: one variant need not reach every goal's best at once).",
         "",
         table(["family", *goals, "ceiling"], rows),
         "",
@@ -313,7 +347,34 @@ def _headroom(
         table(["evaluations", *(LABELS[m] for m in LABELS if m in runs)], share),
         "",
     ]
-    return out
+    return out + _room(result, runs, best, f)
+
+
+def _room(
+    result: dict[str, Any],
+    runs: dict[str, dict[int, Any]],
+    best: float,
+    f: Callable[[float], float],
+) -> list[str]:
+    """How much (a) could lead (b) by at all: what (b) leaves below the best family ceiling,
+    against the width of the paired interval these seeds give."""
+    mine, theirs = runs.get(REFERENCE), runs.get("v06")
+    if not mine or not theirs:
+        return []
+    out = []
+    for checkpoint in [str(c) for c in result["checkpoints"]]:
+        cmp = compare(mine, theirs, checkpoint, f, True)
+        left = [best - f(r["checkpoints"][checkpoint]["heldout"]) for r in theirs.values()
+                if checkpoint in r["checkpoints"]]  # fmt: skip
+        if cmp is None or not left:
+            continue
+        out.append(
+            f"- at {checkpoint} evaluations (b) leaves {statistics.median(left):.4f} below the "
+            f"ceiling (median): that is the most (a) could lead it by; the 95 % interval of "
+            f"(a) − (b) over these {cmp['seeds']} seeds is {cmp['ci'][1] - cmp['ci'][0]:.4f} "
+            "wide"
+        )
+    return ["How far (a) could lead (b):", "", *out, ""] if out else []
 
 
 def sensitivity(result: dict[str, Any]) -> list[str]:
@@ -347,6 +408,54 @@ def sensitivity(result: dict[str, Any]) -> list[str]:
     ]
 
 
+def ablation(result: dict[str, Any], protocol: dict[str, Any] | None) -> list[str]:
+    """(a) against (b) with every operator (the protocol's runs) and with the parent-led
+    operators only (the ablation's): where the archive's parent choice and S decide."""
+    suite = result["suite"]
+    name, f, higher = metric_of(suite)
+    digits = 3 if suite == "binpacking" else 4
+    checkpoints = [str(c) for c in result["checkpoints"]]
+    pairs = [("every operator", by_method(protocol["runs"]) if protocol else {}, "")]
+    pairs.append(("perturb, crossover, resample", by_method(result["runs"], key="label"),
+                  ", parent-led operators"))  # fmt: skip
+    rows = []
+    for operators, runs, suffix in pairs:
+        mine, theirs = runs.get("augnes" + suffix), runs.get("v06" + suffix)
+        if not mine or not theirs:
+            continue
+        for c in checkpoints:
+            cmp = compare(mine, theirs, c, f, higher)
+            if cmp is None:
+                continue
+            medians = [
+                statistics.median(f(r["checkpoints"][c]["heldout"]) for r in side.values()
+                                  if c in r["checkpoints"])
+                for side in (mine, theirs)
+            ]  # fmt: skip
+            rows.append([
+                operators, c, fmt(medians[0], digits), fmt(medians[1], digits),
+                f"{cmp['mean']:+.{digits}f} [{cmp['ci'][0]:+.{digits}f}, "
+                f"{cmp['ci'][1]:+.{digits}f}], p {cmp['p']:.3f}, {cmp['wins']}/{cmp['seeds']}",
+            ])  # fmt: skip
+    if not rows:
+        return []
+    return [
+        f"**{suite}** — {name}, medians over {result['seeds']} protocol seeds:",
+        "",
+        table(
+            [
+                "operators",
+                "evaluations",
+                "(a) Augnes loop",
+                "(b) v0.6 loop",
+                "(a)'s advantage: mean [95 % CI], p, seeds (a) wins",
+            ],
+            rows,
+        ),
+        "",
+    ]
+
+
 def render(data: Path) -> tuple[str, dict[str, Any]]:
     """The whole efficacy section, and the verdicts (JSON) the report keeps."""
     out = ["## 1. Efficacy at equal budgets, on held-out seeds", ""]
@@ -357,7 +466,8 @@ def render(data: Path) -> tuple[str, dict[str, Any]]:
         if result is None:
             continue
         ceilings = _load(data / f"ceilings_{suite}.json")
-        lines, verdicts[suite] = section(result, ceilings)
+        more = (_load(data / f"ablation_{suite}.json") or {}).get("runs", [])
+        lines, verdicts[suite] = section(result, ceilings, more)
         out += lines
         walls.append((f"efficacy {suite}", result.get("wall_s")))
         if ceilings:
@@ -368,6 +478,25 @@ def render(data: Path) -> tuple[str, dict[str, Any]]:
         for result in sens:
             out += sensitivity(result)
             walls.append((f"sensitivity {result['suite']}", result.get("wall_s")))
+    ablations = [
+        (r, _load(data / f"efficacy_{s}.json"))
+        for s in ("binpacking", "control")
+        if (r := _load(data / f"ablation_{s}.json"))
+    ]
+    if ablations:
+        out += [
+            "### What the archive adds where the parent decides the child",
+            "",
+            "With CMA-ES, the design and global resampling a child is drawn around the niche's "
+            "run or over the whole space whoever its parent is; with perturb, crossover and "
+            "resample alone every child is its parent's, changed, so the parent rule decides. "
+            "`efficacy.py --ablation` runs (a) and (b) so on the protocol's seeds; the rows "
+            "with every operator are the protocol's runs above.",
+            "",
+        ]
+        for result, protocol in ablations:
+            out += ablation(result, protocol)
+            walls.append((f"ablation {result['suite']}", result.get("wall_s")))
     if walls:
         out += [
             "Wall time of each part (two runs at once on two cores):",
