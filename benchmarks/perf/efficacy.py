@@ -720,7 +720,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="with --sensitivity: only these settings (comma-separated, e.g. "
         "selection.paired_test), beside the defaults",
     )
-    parser.add_argument("--ablation", action="store_true")
+    parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help="(a) and (b) with perturb, crossover and resample only, on the protocol's seeds",
+    )
     parser.add_argument("--ceilings", type=int, metavar="EVALUATIONS", nargs="?", const=600)
     parser.add_argument("--out", type=Path)
     parser.add_argument(
