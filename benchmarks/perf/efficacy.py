@@ -75,6 +75,7 @@ from bot.heldout import heldout_plan  # noqa: E402
 from bot.manifest import PARAMS, ParamValue, dump_params, niche_key  # noqa: E402
 from bot.operators import operators  # noqa: E402
 from bot.operators.space import coordinates, from_unit, to_unit  # noqa: E402
+from bot.reproduce import goal_means  # noqa: E402
 from bot.workspace import StrategySource  # noqa: E402
 
 METHODS = ("augnes", "augnes-no-early-stop", "v06", "random", "deap", "ribs", "cma")
@@ -158,11 +159,7 @@ class Budget:
         if key not in self.heldout:
             goals = self.suite.goals_for(source.manifest.suites)
             episodes = self.evaluate(source, heldout_plan(self.suite, goals))
-            norms, _ = episode_scores(episodes, self.suite, self.suite.scored_weights(), goals)
-            by_goal: dict[str, list[float]] = {}
-            for (goal, _), v in norms.items():
-                by_goal.setdefault(goal, []).append(v)
-            per_goal = {g: round(float(np.mean(v)), 6) for g, v in sorted(by_goal.items())}
+            per_goal = {g: round(v, 6) for g, v in sorted(goal_means(episodes, goals).items())}
             self.heldout[key] = (self.score(source, episodes), len(episodes), per_goal)
         return self.heldout[key][0]
 

@@ -284,7 +284,8 @@ def family_ceilings(
                     continue
                 for g, v in reading.get("heldout_goals", {}).items():
                     if g in goals and v > goals[g]:
-                        goals[g], _ = v, beaten.add(g)
+                        goals[g] = v
+                        beaten.add(g)
         w = {g: weights.get(g, 1.0) for g in goals}
         ceiling = sum(w[g] * v for g, v in goals.items()) / (sum(w.values()) or 1.0)
         out[name] = {"goals": goals, "ceiling": ceiling, "beaten": sorted(beaten)}
@@ -415,9 +416,11 @@ def ablation(result: dict[str, Any], protocol: dict[str, Any] | None) -> list[st
     name, f, higher = metric_of(suite)
     digits = 3 if suite == "binpacking" else 4
     checkpoints = [str(c) for c in result["checkpoints"]]
-    pairs = [("every operator", by_method(protocol["runs"]) if protocol else {}, "")]
-    pairs.append(("perturb, crossover, resample", by_method(result["runs"], key="label"),
-                  ", parent-led operators"))  # fmt: skip
+    pairs = [
+        ("every operator", by_method(protocol["runs"]) if protocol else {}, ""),
+        ("perturb, crossover, resample", by_method(result["runs"], key="label"),
+         ", parent-led operators"),
+    ]  # fmt: skip
     rows = []
     for operators, runs, suffix in pairs:
         mine, theirs = runs.get("augnes" + suffix), runs.get("v06" + suffix)
