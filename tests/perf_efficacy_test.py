@@ -105,3 +105,27 @@ def test_an_update_keeps_the_other_methods_runs_and_refuses_another_protocol(
     assert merged["wall_s"] == 7.0 + 50.0 * 20 / 40  # the kept half of the old wall time
     with pytest.raises(SystemExit, match="seeds 2"):
         efficacy.kept_with({**new, "seeds": 3}, out)
+
+
+def test_a_sensitivity_update_replaces_only_the_settings_it_ran(tmp_path: Path) -> None:
+    head = {"suite": "control", "budget": 240.0, "seeds": 1, "checkpoints": [60],
+            "kind": "sensitivity"}  # fmt: skip
+    labels = ("defaults", "variation.sigma = 0.02", "parents.k = 0.5")
+    old = {**head, "wall_s": 30.0, "runs": [
+        {"method": "augnes", "label": lab, "seed": 1001, "wall_s": 10.0} for lab in labels
+    ]}  # fmt: skip
+    out = tmp_path / "sensitivity_control.json"
+    out.write_text(json.dumps(old))
+    ran = ("evaluation.early_stop_margin = 0.02", "defaults")
+    new = {**head, "wall_s": 20.0, "runs": [
+        {"method": "augnes", "label": lab, "seed": 1001, "wall_s": 10.0, "new": True}
+        for lab in ran
+    ]}  # fmt: skip
+    merged = efficacy.kept_with(new, out)
+    assert [(r["label"], r.get("new", False)) for r in merged["runs"]] == [
+        ("defaults", True),
+        ("variation.sigma = 0.02", False),
+        ("evaluation.early_stop_margin = 0.02", True),
+        ("parents.k = 0.5", False),
+    ]  # in the table's order: defaults first, then the settings as SENSITIVITY lists them
+    assert merged["wall_s"] == 20.0 + 30.0 * 20 / 30

@@ -581,6 +581,12 @@ SENSITIVITY: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "variation.bandit_floor": [(str(v), {"variation": {"bandit_floor": v}}) for v in (0.1, 0.15)],
     "variation.design_points": [(str(v), {"variation": {"design_points": v}}) for v in (0, 16)],
     "variation.restart_after": [(str(v), {"variation": {"restart_after": v}}) for v in (0, 10)],
+    "evaluation.early_stop_margin": [
+        (str(v), {"evaluation": {"early_stop_margin": v}}) for v in (0.0, 0.01, 0.02, 0.05, 0.2)
+    ],
+    "evaluation.first_stage_episodes": [
+        (str(v), {"evaluation": {"first_stage_episodes": v}}) for v in (1, 4)
+    ],
     "parents.k": [(str(v), {"parents": {"k": v}}) for v in (0.5, 3.0)],
     "parents.elite_share": [(str(v), {"parents": {"elite_share": v}}) for v in (0.0, 0.75)],
     "selection.min_improvement": [
@@ -727,8 +733,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--update",
         action="store_true",
-        help="keep the runs of the methods not in --methods from the output file (same "
-        "seeds and budget): re-run the loops after a change to them, not the baselines",
+        help="keep the other runs in the output file (same seeds and budget): the methods "
+        "not in --methods (re-run the loops after a change to them, not the baselines), or "
+        "with --sensitivity the settings not in --only",
     )
     args = parser.parse_args(argv)
     budget = args.budget or (1000.0 if args.suite == "binpacking" else 240.0)
@@ -808,9 +815,22 @@ def kind_of(args: argparse.Namespace) -> str:
     return "sensitivity" if args.sensitivity else "ablation" if args.ablation else "efficacy"
 
 
+def label_of(run: dict[str, Any]) -> str:
+    return str(run.get("label", run["method"]))
+
+
+# the order of a file's runs within a seed: the methods, the ablation's, the settings'
+LABEL_ORDER = [
+    *METHODS,
+    *ABLATION,
+    "defaults",
+    *(f"{key} = {label}" for key, options in SENSITIVITY.items() for label, _ in options),
+]
+
+
 def kept_with(result: dict[str, Any], out: Path) -> dict[str, Any]:
-    """`result` with the runs of every other method kept from `out`; its wall time adds the
-    kept runs' share of the wall time `out` took."""
+    """`result` with the runs of every other method or setting kept from `out`; its wall time
+    adds the kept runs' share of the wall time `out` took."""
     if not out.is_file():
         raise SystemExit(f"--update: {out} does not exist; run every method once first")
     old = json.loads(out.read_text())
@@ -820,10 +840,10 @@ def kept_with(result: dict[str, Any], out: Path) -> dict[str, Any]:
                 f"--update: {out} has {key} {old.get(key)!r}, this run {result.get(key)!r}; "
                 "run every method again instead"
             )
-    ran = {r["method"] for r in result["runs"]}
-    kept = [r for r in old["runs"] if r["method"] not in ran]
-    order = {m: i for i, m in enumerate(METHODS)}
-    runs = sorted(kept + result["runs"], key=lambda r: (r["seed"], order.get(r["method"], 99)))
+    ran = {label_of(r) for r in result["runs"]}
+    kept = [r for r in old["runs"] if label_of(r) not in ran]
+    order = {label: i for i, label in enumerate(LABEL_ORDER)}
+    runs = sorted(kept + result["runs"], key=lambda r: (r["seed"], order.get(label_of(r), 999)))
     total = sum(r["wall_s"] for r in old["runs"]) or 1.0
     wall = result["wall_s"] + old["wall_s"] * sum(r["wall_s"] for r in kept) / total
     return {**result, "runs": runs, "wall_s": round(wall, 1)}
