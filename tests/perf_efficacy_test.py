@@ -91,12 +91,14 @@ def test_an_update_keeps_the_other_methods_runs_and_refuses_another_protocol(
         "kind": "efficacy",
     }
     old = {**head, "wall_s": 50.0, "runs": [
-        {"method": m, "seed": s, "wall_s": 10.0} for s in (1, 2) for m in ("augnes", "cma")
+        {"method": m, "label": m, "seed": s, "wall_s": 10.0}
+        for s in (1, 2) for m in ("augnes", "cma")
     ]}  # fmt: skip
     out = tmp_path / "efficacy_binpacking.json"
     out.write_text(json.dumps(old))
     new = {**head, "wall_s": 7.0, "runs": [
-        {"method": "augnes", "seed": s, "wall_s": 3.0, "new": True} for s in (2, 1)
+        {"method": "augnes", "label": "augnes", "seed": s, "wall_s": 3.0, "new": True}
+        for s in (2, 1)
     ]}  # fmt: skip
     merged = efficacy.kept_with(new, out)
     assert [(r["method"], r["seed"], r.get("new", False)) for r in merged["runs"]] == [

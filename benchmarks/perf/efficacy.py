@@ -754,15 +754,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             parser.error(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
         count = args.seeds or (20 if args.suite == "binpacking" else 10)
         if args.sensitivity:
-            variants = [("defaults", "", {})] + [
-                (f"{key} = {label}", key, change)
-                for key, options in SENSITIVITY.items()
-                if not args.only or key in args.only.split(",")
-                for label, change in options
-            ]
             jobs = [
                 ("augnes", args.suite, 1000 + s, budget, CHECKPOINTS, change, True, label)
-                for label, _, change in variants
+                for label, change in settings(args.only.split(",") if args.only else None)
                 for s in range(1, count + 1)
             ]
         elif args.ablation:
@@ -815,17 +809,19 @@ def kind_of(args: argparse.Namespace) -> str:
     return "sensitivity" if args.sensitivity else "ablation" if args.ablation else "efficacy"
 
 
-def label_of(run: dict[str, Any]) -> str:
-    return str(run.get("label", run["method"]))
+def settings(only: list[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The sensitivity table's rows as (label, change): the defaults, then each setting of
+    each key in `only` (every key if None) in the order SENSITIVITY lists them."""
+    return [("defaults", {})] + [
+        (f"{key} = {label}", change)
+        for key, options in SENSITIVITY.items()
+        if only is None or key in only
+        for label, change in options
+    ]
 
 
 # the order of a file's runs within a seed: the methods, the ablation's, the settings'
-LABEL_ORDER = [
-    *METHODS,
-    *ABLATION,
-    "defaults",
-    *(f"{key} = {label}" for key, options in SENSITIVITY.items() for label, _ in options),
-]
+LABEL_ORDER = [*METHODS, *ABLATION, *(label for label, _ in settings())]
 
 
 def kept_with(result: dict[str, Any], out: Path) -> dict[str, Any]:
@@ -840,10 +836,10 @@ def kept_with(result: dict[str, Any], out: Path) -> dict[str, Any]:
                 f"--update: {out} has {key} {old.get(key)!r}, this run {result.get(key)!r}; "
                 "run every method again instead"
             )
-    ran = {label_of(r) for r in result["runs"]}
-    kept = [r for r in old["runs"] if label_of(r) not in ran]
+    ran = {r["label"] for r in result["runs"]}
+    kept = [r for r in old["runs"] if r["label"] not in ran]
     order = {label: i for i, label in enumerate(LABEL_ORDER)}
-    runs = sorted(kept + result["runs"], key=lambda r: (r["seed"], order.get(label_of(r), 999)))
+    runs = sorted(kept + result["runs"], key=lambda r: (r["seed"], order.get(r["label"], 999)))
     total = sum(r["wall_s"] for r in old["runs"]) or 1.0
     wall = result["wall_s"] + old["wall_s"] * sum(r["wall_s"] for r in kept) / total
     return {**result, "runs": runs, "wall_s": round(wall, 1)}
