@@ -59,7 +59,7 @@ def test_cma_es_gets_its_share_of_the_children_once_a_niche_has_stalled(share: f
 def test_cma_es_waits_for_the_niches_first_children() -> None:
     """With cma_after = 60 the share starts only once the niche has had 60 children, though
     its first restart comes long before."""
-    before, past = operators_with(1.0, after=8, cma_after=60)
+    before, past = operators_with(1.0, after=16, cma_after=60)
     assert sum(before.values()) >= 50, before  # the restart alone did not hand CMA-ES over
     assert before["cma"] / sum(before.values()) < 0.35, before
     assert past["cma"] / sum(past.values()) >= 0.8, past
