@@ -582,7 +582,7 @@ SENSITIVITY: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "variation.design_points": [(str(v), {"variation": {"design_points": v}}) for v in (0, 16)],
     "variation.restart_after": [(str(v), {"variation": {"restart_after": v}}) for v in (0, 10)],
     "evaluation.early_stop_margin": [
-        (str(v), {"evaluation": {"early_stop_margin": v}}) for v in (0.0, 0.01, 0.02, 0.05, 0.2)
+        (str(v), {"evaluation": {"early_stop_margin": v}}) for v in (0.01, 0.02, 0.05, 0.2)
     ],
     "evaluation.first_stage_episodes": [
         (str(v), {"evaluation": {"first_stage_episodes": v}}) for v in (1, 4)

@@ -1,8 +1,8 @@
 """The efficacy section of PERFORMANCE.md, from the JSON efficacy.py writes: held-out scores
 per method and checkpoint (median and IQR), the paired difference to the Augnes loop with a
 bootstrap interval and a sign-flip permutation p, the held-out against in-sample gap, the
-sensitivity table behind the defaults, the control families' ceilings and the headroom each
-method closes, and the wall time each part took."""
+sensitivity table behind the defaults, the ablation, and the control families' ceilings and
+the headroom each method closes (the wall time each part took is the report's section 5)."""
 
 from __future__ import annotations
 
@@ -460,10 +460,10 @@ def ablation(result: dict[str, Any], protocol: dict[str, Any] | None) -> list[st
 
 
 def render(data: Path) -> tuple[str, dict[str, Any]]:
-    """The whole efficacy section, and the verdicts (JSON) the report keeps."""
+    """The whole efficacy section, and the verdicts (JSON) the report keeps (the wall time of
+    each part is section 5's, from timings.json: one clock for every part)."""
     out = ["## 1. Efficacy at equal budgets, on held-out seeds", ""]
     verdicts: dict[str, Any] = {}
-    walls = []
     for suite in ("binpacking", "control"):
         result = _load(data / f"efficacy_{suite}.json")
         if result is None:
@@ -472,15 +472,11 @@ def render(data: Path) -> tuple[str, dict[str, Any]]:
         more = (_load(data / f"ablation_{suite}.json") or {}).get("runs", [])
         lines, verdicts[suite] = section(result, ceilings, more)
         out += lines
-        walls.append((f"efficacy {suite}", result.get("wall_s")))
-        if ceilings:
-            walls.append((f"ceilings {suite}", ceilings.get("wall_s")))
     sens = [r for s in ("binpacking", "control") if (r := _load(data / f"sensitivity_{s}.json"))]
     if sens:
         out += ["### The sensitivity table behind the defaults", ""]
         for result in sens:
             out += sensitivity(result)
-            walls.append((f"sensitivity {result['suite']}", result.get("wall_s")))
     ablations = [
         (r, _load(data / f"efficacy_{s}.json"))
         for s in ("binpacking", "control")
@@ -499,14 +495,6 @@ def render(data: Path) -> tuple[str, dict[str, Any]]:
         ]
         for result, protocol in ablations:
             out += ablation(result, protocol)
-            walls.append((f"ablation {result['suite']}", result.get("wall_s")))
-    if walls:
-        out += [
-            "Wall time of each part (two runs at once on two cores):",
-            "",
-            table(["part", "minutes"], [[p, f"{(w or 0) / 60:.1f}"] for p, w in walls]),
-            "",
-        ]
     return "\n".join(out), verdicts
 
 
