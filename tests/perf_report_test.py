@@ -91,14 +91,15 @@ def test_the_sensitivity_table_compares_each_setting_with_the_defaults(tmp_path:
     data = tmp_path / "performance"
     data.mkdir()
     runs = [run("augnes", s, {"60": 0.90, "240": 0.92}, "defaults") for s in range(1, 5)]
-    runs += [
-        run("augnes", s, {"60": 0.80, "240": 0.93}, "variation.sigma = 0.2") for s in range(1, 5)
+    runs += [  # better at 240 on three seeds of four
+        run("augnes", s, {"60": 0.80, "240": 0.93 if s < 4 else 0.91}, "variation.sigma = 0.2")
+        for s in range(1, 5)
     ]
     (data / "sensitivity_binpacking.json").write_text(
         json.dumps({"suite": "binpacking", "seeds": 4, "checkpoints": [60, 240], "runs": runs})
     )
     text, _ = stats.render(data)
-    assert "| variation.sigma = 0.2 | 2.000 (-1.000) | 0.700 (+0.100) |" in text
+    assert "| variation.sigma = 0.2 | 2.000 (-1.000, 0/4) | 0.700 (+0.050, 3/4) |" in text
 
 
 def test_the_ablation_sets_the_parent_led_runs_beside_the_protocols(tmp_path: Path) -> None:

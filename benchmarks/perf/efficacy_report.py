@@ -396,13 +396,15 @@ def sensitivity(result: dict[str, Any]) -> list[str]:
             if label != "defaults" and base:
                 cmp = compare(mine, base, c, f, higher)
                 if cmp is not None:
-                    cell += f" ({cmp['mean']:+.{digits}f})"
+                    cell += f" ({cmp['mean']:+.{digits}f}, {cmp['wins']}/{cmp['seeds']})"
             row.append(cell)
         rows.append(row)
     return [
         f"**{suite}** — {name}, medians over {result['seeds']} tuning seeds on a tuning "
         "instance set of its own (never the held-out seeds above); in brackets the mean "
-        "paired advantage over the defaults (positive: better):",
+        "paired advantage over the defaults (positive: better) and the seeds on which the "
+        "setting beat them — with this few seeds a mean that one seed carries shows as a "
+        "low count:",
         "",
         table(["setting", *(f"{c} evaluations" for c in checkpoints)], rows),
         "",
