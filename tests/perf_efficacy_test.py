@@ -131,3 +131,17 @@ def test_a_sensitivity_update_replaces_only_the_settings_it_ran(tmp_path: Path) 
         ("parents.k = 0.5", False),
     ]  # in the table's order: defaults first, then the settings as SENSITIVITY lists them
     assert merged["wall_s"] == 20.0 + 30.0 * 20 / 30
+
+
+def test_a_ceiling_search_records_what_it_would_ship_on_its_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(efficacy, "PATH", (10, 20))
+    result = efficacy._ceiling(("binpacking", "priority", "weibull5k", 25))
+    assert result["evaluations"] >= 25
+    assert [p["evaluations"] for p in result["path"]] == [10, 20]
+    first, second = result["path"]
+    assert first["in_sample"] <= second["in_sample"] <= result["in_sample"]
+    # the bound is the best held-out score seen; the shipped variant's is one of those
+    assert result["heldout"] >= result["shipped_heldout"]
+    assert result["heldout"] >= max(p["shipped_heldout"] for p in result["path"])

@@ -155,3 +155,36 @@ def test_control_says_how_far_a_could_lead_b_below_the_ceiling(tmp_path: Path) -
     text, _ = stats.render(data)
     assert "| p | 1.000 | 0.610* | 0.8050 |" in text
     assert "(b) leaves 0.0200 below the ceiling (median)" in text
+
+
+def test_bin_packing_sets_the_converged_methods_beside_a_far_longer_search(tmp_path: Path) -> None:
+    data = tmp_path / "performance"
+    data.mkdir()
+    write(data, {"augnes": 0.93, "v06": 0.90, "cma": 0.92})  # at 1000: 0.94, 0.91, 0.93
+    path = [{"evaluations": 1000, "in_sample": 0.94, "shipped_heldout": 0.935},
+            {"evaluations": 3000, "in_sample": 0.948, "shipped_heldout": 0.944}]  # fmt: skip
+    search = {"in_sample": 0.95, "shipped_heldout": 0.945, "heldout": 0.96, "evaluations": 5003,
+              "path": path}  # fmt: skip
+    families = {
+        "priority": {"goals": {"w": search}, "ceiling": 0.96},
+        "bestfit": {"goals": {"w": {**search, "evaluations": 1, "path": []}}, "ceiling": 0.6},
+    }
+    (data / "ceilings_binpacking.json").write_text(
+        json.dumps({"evaluations": 5000, "families": families, "weights": {"w": 1.0}})
+    )
+    text, _ = stats.render(data)
+    assert "one CMA-ES over priority's parameters" in text and "(5003 evaluations;" in text
+    assert "| 1000 | 0.600 | 0.650 |\n| 3000 | 0.520 | 0.560 |\n| 5003 | 0.500 | 0.550 |" in text
+    # a last mark that holds the final result is not repeated
+    path.append({"evaluations": 5000, "in_sample": 0.95, "shipped_heldout": 0.945})
+    (data / "ceilings_binpacking.json").write_text(
+        json.dumps({"evaluations": 5000, "families": families, "weights": {"w": 1.0}})
+    )
+    text, _ = stats.render(data)
+    assert "| 5000 | 0.500 | 0.550 |\n\n" in text and "| 5003 |" not in text
+    assert "The best held-out figure of any variant it tried is 0.400" in text
+    assert "At 1000 evaluations, beside what 5003 ship (0.550):" in text
+    assert "- (a) Augnes loop ships 0.600 (median), +0.050 from it\n" in text
+    assert "- (b) v0.6 loop ships 0.900 (median), +0.350 from it; the 95 % interval" in text
+    assert "- (f) plain CMA-ES ships 0.700 (median), +0.150 from it;" in text
+    assert "Ceilings: per family and goal" not in text  # control's multi-goal table

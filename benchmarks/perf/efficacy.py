@@ -636,6 +636,9 @@ def ceilings(suite_name: str, *, evaluations: int, workers: int) -> dict[str, An
     return out
 
 
+PATH = (1000, 3000, 10000)  # the budgets a ceiling search is read at on its way
+
+
 def _ceiling(job: tuple[str, str, str, int]) -> dict[str, Any]:
     suite_name, name, goal_id, evaluations = job
     with warnings.catch_warnings():
@@ -652,8 +655,10 @@ def _ceiling(job: tuple[str, str, str, int]) -> dict[str, Any]:
         norms, _ = episode_scores(episodes, suite, {goal_id: 1.0}, [goal])
         return float(np.mean(list(norms.values())))
 
-    best = (reward(seed, suite.seeds(goal)), seed)
-    reach = reward(seed, suite.heldout_seeds(goal))  # the best held-out reward_norm seen
+    # the best on the selection episodes: its reward there, its held-out reward
+    best = (reward(seed, suite.seeds(goal)), reward(seed, suite.heldout_seeds(goal)))
+    reach = best[1]  # the best held-out reward_norm seen
+    path = []  # what the search would ship at each of PATH's budgets
     spent, restart, x0, popsize = 1, 0, to_unit(coords, seed.params), None
     rng = np.random.default_rng(7)
     while spent < evaluations and coords:
@@ -669,19 +674,24 @@ def _ceiling(job: tuple[str, str, str, int]) -> dict[str, Any]:
                 for x in xs:
                     source = with_params(seed, from_unit(coords, seed.params, x))
                     value = reward(source, suite.seeds(goal))
-                    reach = max(reach, reward(source, suite.heldout_seeds(goal)))
+                    heldout = reward(source, suite.heldout_seeds(goal))
+                    reach = max(reach, heldout)
                     spent += 1
                     if value > best[0]:
-                        best = (value, source)
+                        best = (value, heldout)
+                    if spent in PATH:
+                        path.append({"evaluations": spent, "in_sample": round(best[0], 6),
+                                     "shipped_heldout": round(best[1], 6)})  # fmt: skip
                     fs.append(-value)
                 es.tell(xs, fs)
         restart, popsize, x0 = restart + 1, 2 * es.popsize, rng.random(len(coords))
     return {
         # the search's best on its selection episodes, and that variant's held-out reward
         "in_sample": round(best[0], 6),
-        "shipped_heldout": round(reward(best[1], suite.heldout_seeds(goal)), 6),
+        "shipped_heldout": round(best[1], 6),
         "heldout": round(reach, 6),
         "evaluations": spent,
+        "path": path,
     }
 
 

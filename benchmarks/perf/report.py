@@ -40,6 +40,7 @@ EFFICACY_FULL = [
     ("binpacking", ["--seeds", "20", "--budget", "1000"], "efficacy"),
     ("control", ["--seeds", "10", "--budget", "240"], "efficacy"),
     ("control", ["--ceilings", "600"], "ceilings"),
+    ("binpacking", ["--ceilings", "10000"], "ceilings"),
     ("binpacking", ["--sensitivity", "--seeds", "5", "--budget", "1000"], "sensitivity"),
     ("control", ["--sensitivity", "--seeds", "3", "--budget", "240"], "sensitivity"),
     ("binpacking", ["--ablation", "--seeds", "20", "--budget", "1000"], "ablation"),
@@ -50,6 +51,7 @@ EFFICACY_QUICK = [
     ("control", ["--seeds", "2", "--budget", "20", "--methods", "augnes,v06,random,cma"],
      "efficacy"),
     ("control", ["--ceilings", "30"], "ceilings"),
+    ("binpacking", ["--ceilings", "1000"], "ceilings"),
 ]  # fmt: skip
 FULL = {
     "packing_cost": ["--repeats", "3"],
