@@ -366,6 +366,9 @@ def _searched(ceilings: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     return found[0] if len(found) == 1 and len(ceilings.get("weights") or {1: 1}) == 1 else None
 
 
+ROOM_HEADS = ["evaluations", "method", "ships (median)", "from the long search", "(a)'s 95 % CI: width"]
+
+
 def _search_limit(
     result: dict[str, Any],
     ceilings: dict[str, Any],
@@ -398,29 +401,30 @@ def _search_limit(
         " — found by looking at the held-out instances themselves, which no method may do.",
         "",
     ]
-    checkpoint = str(max(result["checkpoints"]))
     mine = runs.get(REFERENCE)
-    lines = []
-    for method in (REFERENCE, "v06", "cma"):
-        theirs = runs.get(method)
-        values = [f(r["checkpoints"][checkpoint]["heldout"]) for r in (theirs or {}).values()
-                  if checkpoint in r["checkpoints"]]  # fmt: skip
-        if not values:
-            continue
-        median = statistics.median(values)
-        gap = (limit - median) if higher else (median - limit)
-        line = f"- {LABELS[method]} ships {fmt(median, digits)} (median), {gap:+.{digits}f} from it"
-        cmp = compare(mine, theirs, checkpoint, f, higher) if mine and method != REFERENCE else None
-        if cmp is not None:
-            line += (f"; the 95 % interval of (a)'s advantage over these {cmp['seeds']} seeds "
-                     f"is {cmp['ci'][1] - cmp['ci'][0]:.{digits}f} wide")  # fmt: skip
-        lines.append(line)
-    if lines:
+    rows = []
+    for checkpoint in [str(c) for c in result["checkpoints"]]:
+        for method in (REFERENCE, "augnes-no-early-stop", "v06", "cma"):
+            theirs = runs.get(method)
+            values = [f(r["checkpoints"][checkpoint]["heldout"]) for r in (theirs or {}).values()
+                      if checkpoint in r["checkpoints"]]  # fmt: skip
+            if not values:
+                continue
+            median = statistics.median(values)
+            gap = (limit - median) if higher else (median - limit)
+            cmp = compare(mine, theirs, checkpoint, f, higher) if mine else None
+            ci = cmp["ci"] if cmp and method != REFERENCE else None
+            width = f"{ci[1] - ci[0]:.{digits}f}" if ci else "–"
+            rows.append([checkpoint, LABELS[method], fmt(median, digits), f"{gap:+.{digits}f}"])
+            rows[-1].append(width)
+    if rows:
         out += [
-            f"At {checkpoint} evaluations, beside what {search['evaluations']} ship "
-            f"({fmt(limit, digits)}):",
+            f"Beside what {search['evaluations']} evaluations ship ({fmt(limit, digits)}): each "
+            "method's median, how far it stops from that (the most (a) could lead it by, were "
+            "(a) to ship that on every seed), and how wide the 95 % interval of (a)'s paired "
+            "advantage over it is — a lead smaller than about half that width cannot show:",
             "",
-            *lines,
+            table(ROOM_HEADS, rows),
             "",
         ]
     return out
