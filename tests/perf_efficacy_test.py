@@ -131,6 +131,13 @@ def test_a_sensitivity_update_replaces_only_the_settings_it_ran(tmp_path: Path) 
         ("parents.k = 0.5", False),
     ]  # in the table's order: defaults first, then the settings as SENSITIVITY lists them
     assert merged["wall_s"] == 20.0 + 30.0 * 20 / 30
+    # report.py's timings.json beside the output: this part's entry is retimed alike
+    (tmp_path / "timings.json").write_text(json.dumps({"sensitivity_control": 90.0, "x": 5.0}))
+    efficacy.retime(out, 20.0, efficacy.kept_share(new, out))
+    assert json.loads((tmp_path / "timings.json").read_text()) == {
+        "sensitivity_control": 20.0 + 90.0 * 20 / 30,
+        "x": 5.0,
+    }
 
 
 def test_a_ceiling_search_records_what_it_would_ship_on_its_way(

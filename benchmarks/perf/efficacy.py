@@ -745,7 +745,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         action="store_true",
         help="keep the other runs in the output file (same seeds and budget): the methods "
         "not in --methods (re-run the loops after a change to them, not the baselines), or "
-        "with --sensitivity the settings not in --only",
+        "with --sensitivity the settings not in --only; a timings.json beside the output "
+        "(report.py's) is kept true the same way",
     )
     args = parser.parse_args(argv)
     budget = args.budget or (1000.0 if args.suite == "binpacking" else 240.0)
@@ -808,10 +809,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     out = args.out or ROOT / "benchmarks" / "perf" / "results" / (
         f"{'ceilings' if args.ceilings else kind_of(args)}_{args.suite}.json"
     )
+    seconds, share = result["wall_s"], 0.0
     if args.update:
+        share = kept_share(result, out) if out.is_file() else 0.0
         result = kept_with(result, out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
+    if args.update:
+        retime(out, seconds, share)
     return result
 
 
@@ -850,9 +855,27 @@ def kept_with(result: dict[str, Any], out: Path) -> dict[str, Any]:
     kept = [r for r in old["runs"] if r["label"] not in ran]
     order = {label: i for i, label in enumerate(LABEL_ORDER)}
     runs = sorted(kept + result["runs"], key=lambda r: (r["seed"], order.get(r["label"], 999)))
-    total = sum(r["wall_s"] for r in old["runs"]) or 1.0
-    wall = result["wall_s"] + old["wall_s"] * sum(r["wall_s"] for r in kept) / total
+    wall = result["wall_s"] + old["wall_s"] * kept_share(result, out)
     return {**result, "runs": runs, "wall_s": round(wall, 1)}
+
+
+def kept_share(result: dict[str, Any], out: Path) -> float:
+    """The share of `out`'s run time that went to the runs an update of it with `result`
+    keeps (by the runs' own wall times)."""
+    old = json.loads(out.read_text())["runs"]
+    ran = {r["label"] for r in result["runs"]}
+    total = sum(r["wall_s"] for r in old) or 1.0
+    return sum(r["wall_s"] for r in old if r["label"] not in ran) / total
+
+
+def retime(out: Path, seconds: float, share: float) -> None:
+    """After an update: report.py's timings.json beside `out`, if it times `out`, gets this
+    run's seconds plus the kept runs' share of what that part took (section 5 stays true)."""
+    path = out.parent / "timings.json"
+    timings = json.loads(path.read_text()) if path.is_file() else {}
+    if out.stem in timings:
+        timings[out.stem] = round(seconds + share * timings[out.stem], 1)
+        path.write_text(json.dumps(timings, indent=2, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":

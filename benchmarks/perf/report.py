@@ -499,7 +499,8 @@ def timings(data: Path) -> str:
             "## 5. Wall time of each part",
             "",
             "`python benchmarks/perf/report.py` on this machine, each script in turn (an "
-            "efficacy script runs two runs at once):",
+            "efficacy script runs two runs at once; a part re-run in part with `efficacy.py "
+            "--update` counts the new runs' time and the kept runs' share of the time before):",
             "",
             table(["part (its JSON)", "minutes"], [*rows, ["**all**", f"**{total / 60:.1f}**"]]),
             "",
