@@ -589,6 +589,7 @@ SENSITIVITY: dict[str, list[tuple[str, dict[str, Any]]]] = {
     ],
     "parents.k": [(str(v), {"parents": {"k": v}}) for v in (0.5, 3.0)],
     "parents.elite_share": [(str(v), {"parents": {"elite_share": v}}) for v in (0.0, 0.75)],
+    "parents.islands": [("4", {"parents": {"islands": 4}})],
     "selection.min_improvement": [
         (str(v), {"selection": {"min_improvement": v}}) for v in (0.0, 0.005)
     ],
