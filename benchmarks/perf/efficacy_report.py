@@ -366,7 +366,13 @@ def _searched(ceilings: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     return found[0] if len(found) == 1 and len(ceilings.get("weights") or {1: 1}) == 1 else None
 
 
-ROOM_HEADS = ["evaluations", "method", "ships (median)", "from the long search", "(a)'s 95 % CI: width"]
+ROOM_HEADS = [
+    "evaluations",
+    "method",
+    "ships (median)",
+    "from the long search",
+    "(a)'s 95 % CI: width",
+]
 
 
 def _search_limit(
