@@ -203,8 +203,9 @@ def section(
         ]
     out += _targets(suite, verdicts)
     out += _effort(runs)
-    if ceilings and _searched(ceilings):
-        out += _search_limit(result, ceilings, runs, f, higher)
+    searched = _searched(ceilings) if ceilings else None
+    if searched:
+        out += _search_limit(result, searched, runs, f, higher)
     elif ceilings:
         out += _headroom(result, ceilings, runs, f, more)
     return out, verdicts
@@ -377,14 +378,14 @@ ROOM_HEADS = [
 
 def _search_limit(
     result: dict[str, Any],
-    ceilings: dict[str, Any],
+    searched: tuple[str, dict[str, Any]],
     runs: dict[str, dict[int, Any]],
     f: Callable[[float], float],
     higher: bool,
 ) -> list[str]:
-    """What a far longer search ships, read as the protocol reads a method, and how far the
-    converging methods stop from it at the largest budget."""
-    family, search = _searched(ceilings)  # type: ignore[misc]
+    """What a far longer search (the family and its result) ships, read as the protocol
+    reads a method, and how far the converging methods stop from it at each checkpoint."""
+    family, search = searched
     digits = 3 if result["suite"] == "binpacking" else 4
     path = [*search["path"]]
     last = (path[-1]["in_sample"], path[-1]["shipped_heldout"])
@@ -421,8 +422,9 @@ def _search_limit(
             cmp = compare(mine, theirs, checkpoint, f, higher) if mine else None
             ci = cmp["ci"] if cmp and method != REFERENCE else None
             width = f"{ci[1] - ci[0]:.{digits}f}" if ci else "–"
-            rows.append([checkpoint, LABELS[method], fmt(median, digits), f"{gap:+.{digits}f}"])
-            rows[-1].append(width)
+            rows.append(
+                [checkpoint, LABELS[method], fmt(median, digits), f"{gap:+.{digits}f}", width]
+            )
     if rows:
         out += [
             f"Beside what {search['evaluations']} evaluations ship ({fmt(limit, digits)}): each "
