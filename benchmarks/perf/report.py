@@ -490,10 +490,33 @@ CHANGES = """## 6. What changed in the code because of these numbers
   `islands = 4` 0.887, 0.754, 0.711 (−0.016 [−0.039, +0.005] at 240, +0.001 [−0.021,
   +0.024] at 1,000; its five-seed row says +0.012 and +0.017). A CMA-ES run restarted
   from a uniform point instead of the niche's elite (tried in the code, not kept) changed
-  one seed of twenty by 0.001: inside 1,000 evaluations a niche's run rarely ends. Nothing
+  one seed of twenty by 0.001: inside 1,000 evaluations a niche's run rarely ends.
+  `design_points = 16` 0.833, 0.733, 0.714 (+0.006 [−0.013, +0.028] at 240; five seeds
+  said +0.038); `first_stage_episodes = 4` 0.902, 0.749 (−0.024 [−0.053, +0.001]), 0.717;
+  `cma_sigma = 0.5` 0.900, 0.745, 0.731 (−0.008 [−0.027, +0.013] at 1,000); `design_points =
+  16` with `cma_popsize = 6` 0.805, 0.721, 0.707 (−0.005 [−0.031, +0.021] at 1,000). Nothing
   moves the loop's figure at 1,000 evaluations by more than the noise; the long search
   beside section 1's bin-packing tables says why: the converged methods stop within
   0.003–0.017 of what ten times the budget ships.
+- **Where (a) and (b) part, neither half counts.** Both loops share every operator and step
+  size; (b) differs in its parent policy (the best) and its selection formula (v0.6) —
+  `found_niches` only names the folder a founder lands in and left every bin-packing seed
+  identical. On the twenty bin-packing tuning seeds each half alone ties the defaults:
+  best parents 0.797, 0.733, 0.718 (−0.010 [−0.035, +0.015] at 1,000), the v0.6 formula
+  0.817, 0.738, 0.714 (+0.004 [−0.009, +0.021]). On ten control tuning seeds at 240
+  evaluations (defaults 0.7829 held-out): best parents 0.7863 (+0.002 [−0.005, +0.009]),
+  the v0.6 formula 0.7825 (−0.002 [−0.008, +0.004]), the whole (b) 0.7865 (+0.003 [−0.004,
+  +0.009]). The operators carry the search; the archive's parent choice does not show.
+- **Twice the selection instances do not close the held-out gap.** Selecting on 40
+  bin-packing instances instead of 20 (held-out set unchanged) gave 0.842, 0.721 and 0.721 %
+  on the twenty tuning seeds (+0.004 [−0.012, +0.024] at 1,000): the gap between in-sample
+  and held-out scores is mostly the held-out set being harder — best fit, selected on
+  nothing, shows it too (4.226 % held-out, 4.169 % in-sample).
+- **With the paired test on, the merge margin never binds.** Twenty instances make one bin
+  about 0.005 of an instance's reward, and a one-sided sign-flip test needs five
+  differences of one sign (four give p = 1/16), so a child that passes already gains about
+  0.0011 of `S` — more than any `min_improvement` tried (≤ 0.001). That is why the
+  sensitivity table's three `paired_test` rows are identical, merges included.
 - **Ceilings that bound.** A family's ceiling was the held-out score of the variant a
   per-goal CMA-ES found best on its selection episodes; loops with perturb, crossover and
   resample shipped variants above it (control, 0.8055 against 0.7976). Per goal the
