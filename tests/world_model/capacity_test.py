@@ -4,6 +4,7 @@ transitions: train, a small sweep, the loop reading the decision, background tra
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from bot.workspace import Workspace
 from bot.world_model.capacity import HOLD, INCREASE, Experiment, decide, gains
 from bot.world_model.store import committed_stats
 from tests.conftest import commit_file, git
+
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def experiment(hidden: int, regret_norm: float, buffer: int = 10_000) -> Experiment:
@@ -113,7 +116,31 @@ def test_a_small_sweep_decides_and_the_loop_caps_new_children(sampled_repo: Path
     assert latest["decision"] == "hold" and latest["next_capacity"] == 32 and latest["alert"]
     stats = json.loads(git(sampled_repo, "show", "main:lineage/strategy_stats.json"))
     assert stats["capacity"]["decision"] == "hold"
-    assert "<svg" in git(sampled_repo, "show", "main:lineage/plots/capacity.svg")
+    # the plot draws every experiment: a point per (hidden units, buffer) in each sweep panel,
+    # a point per goal and size in the per-goal panel, and the decision in its title
+    root = ET.fromstring(git(sampled_repo, "show", "main:lineage/plots/capacity.svg"))
+    panels = {g.get("data-title"): g for g in root.iter(f"{SVG}g") if g.get("data-title")}
+    assert list(panels) == [
+        "avg regret",
+        "normalised regret (1 − reward_norm)",
+        "model error (validation nMSE, mean of goals)",
+        "model error per goal (1000 transitions)",
+    ]
+    for title in list(panels)[:3]:
+        points = [c.findtext(f"{SVG}title") or "" for c in panels[title].iter(f"{SVG}circle")]
+        assert sorted(p.split(",")[0] for p in points) == sorted(
+            f"{e['buffer_size']} transitions: {e['hidden_dim']}" for e in latest["experiments"]
+        ), title
+    per_goal = [
+        c.findtext(f"{SVG}title") or "" for c in panels[list(panels)[3]].iter(f"{SVG}circle")
+    ]
+    assert sorted(p.split(",")[0] for p in per_goal) == sorted(
+        f"{goal}: {hidden}"
+        for goal in ("acrobot", "cartpole", "mountaincar", "pendulum")
+        for hidden in (4, 8)
+    )
+    heading = "".join(t.text or "" for t in root.findall(f"{SVG}text"))
+    assert "hold (capacity 32 → 32)" in heading
 
     # the loop reads it: a model-based child never asks for more than 32 hidden units
     events: list[Event] = []
