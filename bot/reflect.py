@@ -7,7 +7,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.records import Judgment
-from bot.sandbox import FAILURE_KINDS as LOGIC_FAILURES
+
+# Every failure kind counts, the sandbox's kills (CONTAINED) too: a variant that ran out of
+# memory or wrote past its disk limit did so itself, and repeating it wastes a worker as a
+# crash does.
+from bot.sandbox import FAILURE_KINDS
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ def reflect(
     for cid, judgments in sorted(recent.items()):
         if not judgments:
             continue
-        failures = [j.failure for j in judgments if j.failure in LOGIC_FAILURES]
+        failures = [j.failure for j in judgments if j.failure in FAILURE_KINDS]
         mean = sum(j.reward_norm for j in judgments) / len(judgments)
         if failures:
             kinds = ", ".join(sorted(set(f for f in failures if f)))
@@ -44,7 +48,7 @@ def reflect(
                     True,
                     defer,
                     len(failures) == len(judgments),
-                    f"{len(failures)} logic failure(s) ({kinds}) in {len(judgments)} episodes",
+                    f"{len(failures)} failure(s) ({kinds}) in {len(judgments)} episodes",
                 )
             )
         elif mean < low_reward:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from bot.records import Judgment
 from bot.reflect import active_deferrals, reflect
+from bot.sandbox import CONTAINED
 
 
 def j(variant: str, norm: float, failure: str | None = None, episode: int = 0) -> Judgment:
@@ -65,6 +66,20 @@ def test_one_logic_failure_flags_repeated_failures_defer() -> None:
     )
     assert twice.defer and twice.failed_content
     assert "invalid_action, timeout" in twice.reason
+
+
+def test_the_sandboxs_kills_count_as_failures_as_crashes_do() -> None:
+    # a variant the sandbox had to stop (memory, a forbidden call) is deferred and its
+    # content remembered exactly like one that crashed
+    for kinds in CONTAINED:
+        [v] = reflect(
+            {"c": [j("c", 0.0, kinds), j("c", 0.0, "memory", episode=1)]},
+            low_reward=0.1,
+            penalty=0.5,
+            failure_limit=2,
+        )
+        assert (v.penalty, v.mutate_next, v.defer, v.failed_content) == (0.5, True, True, True)
+        assert v.reason.startswith("2 failure(s)") and kinds in v.reason
 
 
 def test_deferrals_expire_after_their_cool_down() -> None:
