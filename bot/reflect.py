@@ -7,10 +7,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.records import Judgment
-
-# Every failure kind counts, the sandbox's kills (CONTAINED) too: a variant that ran out of
-# memory or wrote past its disk limit did so itself, and repeating it wastes a worker as a
-# crash does.
 from bot.sandbox import FAILURE_KINDS
 
 
@@ -36,6 +32,9 @@ def reflect(
     for cid, judgments in sorted(recent.items()):
         if not judgments:
             continue
+        # every kind counts, the sandbox's kills too: a variant that ran out of memory or
+        # wrote past its disk limit did so itself, and repeating it wastes a worker as a
+        # crash does
         failures = [j.failure for j in judgments if j.failure in FAILURE_KINDS]
         mean = sum(j.reward_norm for j in judgments) / len(judgments)
         if failures:

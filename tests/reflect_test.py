@@ -71,15 +71,15 @@ def test_one_logic_failure_flags_repeated_failures_defer() -> None:
 def test_the_sandboxs_kills_count_as_failures_as_crashes_do() -> None:
     # a variant the sandbox had to stop (memory, a forbidden call) is deferred and its
     # content remembered exactly like one that crashed
-    for kinds in CONTAINED:
+    for kind in CONTAINED:
         [v] = reflect(
-            {"c": [j("c", 0.0, kinds), j("c", 0.0, "memory", episode=1)]},
+            {"c": [j("c", 0.0, kind), j("c", 0.0, kind, episode=1)]},
             low_reward=0.1,
             penalty=0.5,
             failure_limit=2,
         )
         assert (v.penalty, v.mutate_next, v.defer, v.failed_content) == (0.5, True, True, True)
-        assert v.reason.startswith("2 failure(s)") and kinds in v.reason
+        assert v.reason.startswith("2 failure(s)") and f"({kind})" in v.reason
 
 
 def test_deferrals_expire_after_their_cool_down() -> None:
